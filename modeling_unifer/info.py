@@ -1,0 +1,62 @@
+"""``unifer info``: versions, compute device and which optional backends are importable."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import platform
+from importlib import metadata
+
+# Distribution name -> import name, for everything UniFER can use.
+PACKAGES: dict[str, str] = {
+    "unifer": "unifer", "torch": "torch", "torchvision": "torchvision", "transformers": "transformers",
+    "tokenizers": "tokenizers", "huggingface_hub": "huggingface_hub", "datasets": "datasets",
+    "evaluate": "evaluate", "trl": "trl", "accelerate": "accelerate", "peft": "peft",
+    "scikit-learn": "sklearn", "matplotlib": "matplotlib", "gradio": "gradio", "vllm": "vllm",
+    "flash-attn": "flash_attn", "deepspeed": "deepspeed", "spaces": "spaces",
+}
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed version of each package UniFER can use; None when it is not importable."""
+    versions: dict[str, str | None] = {}
+    for dist, module in PACKAGES.items():
+        try:
+            versions[dist] = metadata.version(dist) if importlib.util.find_spec(module) else None
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    return versions
+
+
+def device_summary() -> dict[str, object]:
+    """The accelerator torch sees: CUDA devices by name, Apple MPS, or the CPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        return {"device": "cuda", "count": len(names), "names": names, "bf16": torch.cuda.is_bf16_supported()}
+    if torch.backends.mps.is_available():
+        return {"device": "mps", "count": 1}
+    return {"device": "cpu", "threads": torch.get_num_threads()}
+
+
+def collect() -> dict[str, object]:
+    return {"python": platform.python_version(), "platform": platform.platform(),
+            "packages": package_versions(), "device": device_summary()}
+
+
+def run(args) -> int:
+    info = collect()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"python      {info['python']} ({info['platform']})")
+    print(f"device      {json.dumps(info['device'])}")
+    for name, version in info["packages"].items():
+        print(f"{name:<15} {version or 'not installed'}")
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("info", help="versions, device and available backends")
+    parser.add_argument("--json", action="store_true", help="print as JSON")
+    parser.set_defaults(handler=run)

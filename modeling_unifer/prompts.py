@@ -1,0 +1,52 @@
+"""The FERBench question and the chat-message form that model, harness, trainers and Space all send."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from .labels import validate_candidates
+
+QUESTION_TEMPLATE = (
+    "As an expert in facial expression recognition, which expression is most prominent in this image? "
+    "Please select your answer from the following candidate labels: {labels}. "
+    "Provide your detailed reasoning between the <think></think> tags, "
+    "and then give your final answer between the <answer></answer> tags."
+)
+
+#: The fast path (``reasoning=False``): same question, answer block only.
+DIRECT_QUESTION_TEMPLATE = (
+    "As an expert in facial expression recognition, which expression is most prominent in this image? "
+    "Please select your answer from the following candidate labels: {labels}. "
+    "Give only your final answer between the <answer></answer> tags."
+)
+
+DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
+
+
+def fer_question(candidates: Sequence[str], *, reasoning: bool = True) -> str:
+    """The FERBench question for a candidate list; with the official lists it equals the official prompt.
+
+    >>> fer_question(["happy", "sad"]).split("labels: ")[1][:11]
+    'happy, sad.'
+    """
+    template = QUESTION_TEMPLATE if reasoning else DIRECT_QUESTION_TEMPLATE
+    return template.format(labels=", ".join(validate_candidates(candidates)))
+
+
+def chat_messages(image: Any, question: str, *, system: str | None = None,
+                  response: str | None = None) -> list[dict[str, Any]]:
+    """Messages in the transformers chat format: an optional system turn, a user turn holding the image and the
+    question, and (for training data) the assistant's response.
+
+    ``image`` may be anything the caller's processor accepts (a PIL image, or None to leave a placeholder that a
+    collator fills from an ``images`` column, as TRL does).
+    """
+    image_part: dict[str, Any] = {"type": "image"}
+    if image is not None:
+        image_part["image"] = image
+    messages: list[dict[str, Any]] = []
+    if system is not None:
+        messages.append({"role": "system", "content": [{"type": "text", "text": system}]})
+    messages.append({"role": "user", "content": [image_part, {"type": "text", "text": question}]})
+    if response is not None:
+        messages.append({"role": "assistant", "content": [{"type": "text", "text": response}]})
+    return messages

@@ -1,0 +1,45 @@
+"""One distribution, ``unifer``, mapping the design card's top-level folders into one import namespace."""
+from pathlib import Path
+
+from setuptools import setup
+
+HERE = Path(__file__).parent
+
+# Lower bounds are the versions the test suite ran against (see README "Tested with").
+CORE = [
+    "torch>=2.9",
+    "torchvision>=0.24",
+    "transformers>=5.0",
+    "tokenizers>=0.22",
+    "huggingface_hub>=1.0",
+    "pillow>=10",
+    "numpy>=1.26",
+    "tqdm>=4.66",
+]
+EXTRAS = {
+    "train": ["trl>=1.0", "datasets>=4.0", "accelerate>=1.10", "peft>=0.17", "evaluate>=0.4.6",
+              "scikit-learn>=1.5", "matplotlib>=3.8", "pyarrow>=18", "pyyaml>=6"],
+    "vllm": ["vllm>=0.11"],
+    "space": ["gradio>=5.0", "gradio_client>=1.0"],
+    "dev": ["pytest>=8", "pytest-timeout>=2.3", "playwright>=1.50"],
+}
+
+setup(
+    name="unifer",
+    version="0.1.0",
+    description="Facial expression recognition with multimodal LLMs: FERBench, UniFER training, inference, demo.",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    package_dir={
+        "unifer": "modeling_unifer",
+        "unifer.data": "dataset_scripts",
+        "unifer.trainers": "trainers",
+    },
+    packages=["unifer", "unifer.data", "unifer.trainers"],
+    include_package_data=True,
+    install_requires=CORE,
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["unifer = unifer.cli:main"]},
+)

@@ -1,0 +1,1 @@
+"""SFT and GRPO trainers for UniFER, FER rewards, recipes and accelerate configs."""
