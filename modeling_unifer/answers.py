@@ -168,7 +168,7 @@ def extract_label(text: str, candidates: Sequence[str], mode: Literal["strict", 
     'happiness'
     >>> extract_label("<answer>happy or sad</answer>", ["happiness", "sadness"]) is None
     True
-    >>> extract_label("I think it is sad", ["happiness", "sadness"], mode="paper")
+    >>> extract_label("I think it is sad", ["happiness", "sadness"], mode="paper", subset="rafdb")
     'sadness'
     """
     if mode == "strict":
