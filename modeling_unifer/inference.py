@@ -1,0 +1,244 @@
+"""Inference: FER requests in, responses and per-label probabilities out, behind one engine interface.
+
+Engines are chosen by name (:func:`load_engine`): ``transformers`` (here) and ``vllm`` (``unifer.vllm_engine``,
+imported only when asked for, so this module — which is also shipped as Hub remote code — needs no vLLM).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterator, Sequence
+
+import torch
+
+from . import modeling_unifer  # noqa: F401  (registers the unifer model type with the Auto classes)
+from .answers import extract_label, parse
+from .images import DEFAULT_IMAGE_SIZE, prepare_image
+from .labels import normalize, validate_candidates
+from .prompts import chat_messages, fer_question
+
+
+@dataclass(frozen=True)
+class FERRequest:
+    """One face and the question to ask about it. ``image`` is already prepared (RGB, resized)."""
+
+    image: Any
+    candidate_labels: tuple[str, ...]
+    reasoning: bool = True
+    system: str | None = None
+
+    @property
+    def question(self) -> str:
+        return fer_question(self.candidate_labels, reasoning=self.reasoning)
+
+    def messages(self) -> list[dict[str, Any]]:
+        return chat_messages(None, self.question, system=self.system)
+
+
+@dataclass(frozen=True)
+class Generation:
+    """What an engine generated for one request."""
+
+    text: str
+    num_tokens: int
+    seconds: float
+
+
+@dataclass
+class FERPrediction:
+    """A prediction for one face.
+
+    ``label`` is the strict parse of the answer (None when the answer names no single candidate);
+    ``probabilities`` scores every candidate as the answer continuation of the generated reasoning
+    (teacher-forced likelihood of ``<answer>{label}</answer>``), normalised over the candidates.
+    """
+
+    label: str | None
+    canonical_label: str | None
+    reasoning: str | None
+    raw_text: str
+    well_formed: bool
+    probabilities: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def answer_prefix(text: str) -> str:
+    """The part of a response that precedes its answer: what a candidate answer is scored after."""
+    cut = text.lower().find("<answer>")
+    return text if cut < 0 else text[:cut]
+
+
+def make_requests(images: Sequence[Any], candidate_labels: Sequence[str], *, reasoning: bool = True,
+                  image_size: int | None = DEFAULT_IMAGE_SIZE, system: str | None = None) -> list[FERRequest]:
+    """Prepare images (naming the failing item on bad input) and pair them with the question."""
+    candidates = validate_candidates(candidate_labels)
+    return [FERRequest(prepare_image(image, image_size, name=f"image {i}"), candidates, reasoning, system)
+            for i, image in enumerate(images)]
+
+
+class TransformersEngine:
+    """Batched generation with transformers: left padding, batches of similar prompt length, greedy by default.
+
+    ``model`` is a loaded model or a path/Hub id. On GPU the model loads in bf16 with ``device_map="auto"``
+    (spreading a model too large for one GPU); on CPU in fp32. Attention is SDPA.
+    """
+
+    name = "transformers"
+
+    def __init__(self, model: Any, processor: Any = None, *, dtype: torch.dtype | None = None,
+                 device_map: str | dict | None = None, attn_implementation: str = "sdpa",
+                 trust_remote_code: bool = False):
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
+            cuda = torch.cuda.is_available()
+            model = AutoModelForImageTextToText.from_pretrained(
+                model, dtype=dtype or (torch.bfloat16 if cuda else torch.float32),
+                device_map=device_map or ("auto" if cuda else None),
+                attn_implementation=attn_implementation, trust_remote_code=trust_remote_code)
+        self.model = model.eval()
+        self.processor = processor or AutoProcessor.from_pretrained(model.name_or_path,
+                                                                    trust_remote_code=trust_remote_code)
+        self.processor.tokenizer.padding_side = "left"
+
+    @property
+    def tokenizer(self):
+        return self.processor.tokenizer
+
+    def prompt_text(self, request: FERRequest) -> str:
+        return self.processor.apply_chat_template(request.messages(), add_generation_prompt=True, tokenize=False)
+
+    def _encode(self, texts: list[str], images: list[Any]) -> dict[str, torch.Tensor]:
+        inputs = self.processor(text=texts, images=images, padding=True, return_tensors="pt")
+        return inputs.to(self.model.device)
+
+    def generate_batches(self, requests: Sequence[FERRequest], *, batch_size: int = 8,
+                         max_new_tokens: int = 1024, **generate_kwargs) -> Iterator[list[tuple[int, Generation]]]:
+        """Yield ``[(request index, Generation), …]`` batch by batch; longest prompts first, so similar lengths
+        share a batch (less padding) and an out-of-memory error shows at the start, not after an hour."""
+        texts = [self.prompt_text(request) for request in requests]
+        lengths = [len(ids) for ids in self.tokenizer(texts)["input_ids"]]
+        order = sorted(range(len(requests)), key=lambda i: (-lengths[i], i))
+        settings = {"do_sample": False, "max_new_tokens": max_new_tokens, **generate_kwargs}
+        if not settings["do_sample"]:
+            # Greedy: clear the checkpoint's sampling defaults so transformers does not warn about them.
+            settings.update(temperature=None, top_p=None, top_k=None)
+        for start in range(0, len(order), batch_size):
+            batch = order[start:start + batch_size]
+            started = time.perf_counter()
+            inputs = self._encode([texts[i] for i in batch], [requests[i].image for i in batch])
+            with torch.inference_mode():
+                output = self.model.generate(**inputs, **settings)
+            new_tokens = output[:, inputs["input_ids"].shape[1]:]
+            decoded = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+            counts = (new_tokens != self.tokenizer.pad_token_id).sum(dim=1).tolist()
+            seconds = (time.perf_counter() - started) / len(batch)
+            yield [(i, Generation(text, count, seconds)) for i, text, count in zip(batch, decoded, counts)]
+
+    def generate(self, requests: Sequence[FERRequest], **kwargs) -> list[Generation]:
+        results: list[Generation | None] = [None] * len(requests)
+        for batch in self.generate_batches(requests, **kwargs):
+            for i, generation in batch:
+                results[i] = generation
+        return results  # type: ignore[return-value]
+
+    def score_candidates(self, requests: Sequence[FERRequest], responses: Sequence[str]) -> list[dict[str, float]]:
+        """Probability of each candidate as the answer that follows each response's reasoning.
+
+        Every (item, candidate) pair becomes one teacher-forced sequence ``prompt + reasoning +
+        <answer>label</answer>``; a forward pass gives its log-likelihood, and a softmax over an item's
+        candidates turns those into probabilities. Each item's candidates form one forward pass of their own, so
+        an item's probabilities never depend on which other items were scored with it."""
+        results = []
+        for request, response in zip(requests, responses):
+            prefix = self.prompt_text(request) + answer_prefix(response)
+            labels = request.candidate_labels
+            logprobs = self._continuation_logprobs([prefix] * len(labels),
+                                                   [f"<answer>{label}</answer>" for label in labels],
+                                                   [request.image] * len(labels))
+            results.append(_softmax(dict(zip(labels, logprobs))))
+        return results
+
+    def _continuation_logprobs(self, prefixes: list[str], continuations: list[str],
+                               images: list[Any]) -> list[float]:
+        # The prefix is tokenised with its image; the continuation's ids are appended as they are, so every
+        # candidate of an item is scored after the very same prefix tokens.
+        encoded = self._encode(prefixes, images)
+        heads = [ids[mask.bool()].tolist() for ids, mask in zip(encoded["input_ids"], encoded["attention_mask"])]
+        tails = self.tokenizer(continuations, add_special_tokens=False)["input_ids"]
+        sequences = [head + list(tail) for head, tail in zip(heads, tails)]
+        width = max(map(len, sequences))
+        pad = self.tokenizer.pad_token_id
+        device = self.model.device
+        input_ids = torch.tensor([[pad] * (width - len(s)) + s for s in sequences], device=device)
+        attention_mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in sequences], device=device)
+        with torch.inference_mode():
+            logits = self.model(input_ids=input_ids, attention_mask=attention_mask,
+                                pixel_values=encoded["pixel_values"].to(self.model.dtype),
+                                image_grid_thw=encoded["image_grid_thw"]).logits.float()
+        logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
+        targets = input_ids[:, 1:]
+        token_logprobs = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+        return [token_logprobs[row, width - 1 - len(tail):].sum().item() for row, tail in enumerate(tails)]
+
+
+def _softmax(logprobs: dict[str, float]) -> dict[str, float]:
+    top = max(logprobs.values())
+    weights = {label: math.exp(value - top) for label, value in logprobs.items()}
+    total = sum(weights.values())
+    return {label: weight / total for label, weight in weights.items()}
+
+
+ENGINES = {"transformers": "unifer.inference:TransformersEngine", "vllm": "unifer.vllm_engine:VLLMEngine"}
+
+
+def load_engine(name: str, model: Any, **kwargs) -> Any:
+    """An inference engine by name: ``transformers`` or ``vllm``."""
+    import importlib
+
+    try:
+        module_name, class_name = ENGINES[name].split(":")
+    except KeyError:
+        raise ValueError(f"Unknown backend {name!r}; choose one of {', '.join(ENGINES)}.") from None
+    return getattr(importlib.import_module(module_name), class_name)(model, **kwargs)
+
+
+def predict_with_engine(engine: Any, images: Sequence[Any], candidate_labels: Sequence[str], *,
+                        reasoning: bool = True, batch_size: int = 8, max_new_tokens: int | None = None,
+                        image_size: int | None = DEFAULT_IMAGE_SIZE, probabilities: bool = True,
+                        system: str | None = None) -> list[FERPrediction]:
+    """Generate, parse and (optionally) score every candidate for each image."""
+    requests = make_requests(images, candidate_labels, reasoning=reasoning, image_size=image_size, system=system)
+    max_new_tokens = max_new_tokens or (1024 if reasoning else 16)
+    texts = [g.text for g in engine.generate(requests, batch_size=batch_size, max_new_tokens=max_new_tokens)]
+    scores = engine.score_candidates(requests, texts) if probabilities else [{}] * len(texts)
+    predictions = []
+    for request, text, probs in zip(requests, texts, scores):
+        parsed = parse(text)
+        label = extract_label(text, request.candidate_labels)
+        predictions.append(FERPrediction(label=label, canonical_label=normalize(label) if label else None,
+                                         reasoning=parsed.think, raw_text=text, well_formed=parsed.well_formed,
+                                         probabilities=probs))
+    return predictions
+
+
+def predict(model: Any, images: Sequence[Any] | Any, candidate_labels: Sequence[str] | None = None, *,
+            processor: Any = None, backend: str = "transformers", **kwargs) -> list[FERPrediction]:
+    """Predict the expression of one or more faces with a model (a loaded model or a path / Hub id).
+
+    ``images``: PIL images, paths, bytes or numpy arrays (a single one is accepted too).
+    ``candidate_labels``: defaults to the model config's ``candidate_labels``, else the 8 canonical emotions.
+    Other keyword arguments: see :func:`predict_with_engine`.
+    """
+    if not isinstance(images, (list, tuple)):
+        images = [images]
+    engine = load_engine(backend, model, **({"processor": processor} if processor is not None else {}))
+    if candidate_labels is None:
+        from .labels import CANONICAL_EMOTIONS
+
+        config = getattr(getattr(engine, "model", None), "config", None)
+        candidate_labels = getattr(config, "candidate_labels", None) or CANONICAL_EMOTIONS
+    return predict_with_engine(engine, images, candidate_labels, **kwargs)

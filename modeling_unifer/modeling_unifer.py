@@ -1,0 +1,66 @@
+"""UniFER model: a thin Qwen2.5-VL subclass that knows its FER defaults and can ``predict``.
+
+Importing this module registers ``unifer`` with ``AutoConfig``, ``AutoModel``, ``AutoModelForImageTextToText``
+and ``AutoProcessor``. The file doubles as Hub remote code (``save_pretrained`` copies it with an ``auto_map``),
+so a saved UniFER folder loads with ``trust_remote_code=True`` even where ``unifer`` is not installed.
+
+UniFER-7B as published is a plain Qwen2.5-VL checkpoint: it loads into these classes, and UniFER checkpoints
+load into the Qwen2.5-VL classes, because the modules and weight names are the same.
+"""
+from transformers import (AutoConfig, AutoModel, AutoModelForImageTextToText, AutoProcessor, Qwen2_5_VLForConditionalGeneration,
+                          Qwen2_5_VLModel, Qwen2_5_VLProcessor)
+from transformers.conversion_mapping import get_checkpoint_conversion_mapping, register_checkpoint_conversion_mapping
+
+from .configuration_unifer import UniFERConfig
+
+
+class UniFERModel(Qwen2_5_VLModel):
+    """The Qwen2.5-VL backbone (vision tower + language model) under the ``unifer`` model type."""
+
+    config_class = UniFERConfig
+
+
+class UniFERForConditionalGeneration(Qwen2_5_VLForConditionalGeneration):
+    """Qwen2.5-VL for generation, with :meth:`predict` for facial expression recognition."""
+
+    config_class = UniFERConfig
+
+    def predict(self, images, candidate_labels=None, *, processor=None, reasoning=True, batch_size=8, **kwargs):
+        """Predict the expression of faces; returns one ``FERPrediction`` per image.
+
+        Args:
+            images: PIL images, paths, bytes or numpy arrays (or a single one).
+            candidate_labels: the labels to choose from (default: ``config.candidate_labels``).
+            processor: the model's processor (default: loaded from the model's folder once, then cached).
+            reasoning: ask for ``<think>`` reasoning before the answer; ``False`` asks for the answer directly.
+            batch_size: faces per generation batch.
+            kwargs: ``max_new_tokens``, ``image_size``, ``probabilities`` (score every candidate, default True).
+        """
+        from .inference import TransformersEngine, predict_with_engine
+
+        if processor is not None or getattr(self, "_unifer_engine", None) is None:
+            self._unifer_engine = TransformersEngine(self, processor)
+        if not isinstance(images, (list, tuple)):
+            images = [images]
+        kwargs.setdefault("image_size", self.config.image_size)
+        return predict_with_engine(self._unifer_engine, images, candidate_labels or self.config.candidate_labels,
+                                   reasoning=reasoning, batch_size=batch_size, **kwargs)
+
+
+def _register() -> None:
+    AutoConfig.register(UniFERConfig.model_type, UniFERConfig, exist_ok=True)
+    AutoModel.register(UniFERConfig, UniFERModel, exist_ok=True)
+    AutoModelForImageTextToText.register(UniFERConfig, UniFERForConditionalGeneration, exist_ok=True)
+    AutoProcessor.register(UniFERConfig, Qwen2_5_VLProcessor, exist_ok=True)
+    # Old-layout Qwen2.5-VL checkpoints (UniFER-7B among them) store `model.layers…` / `visual…`; transformers
+    # renames those for its own classes only, so the same renaming is declared for ours.
+    for ours, theirs in ((UniFERForConditionalGeneration, Qwen2_5_VLForConditionalGeneration),
+                         (UniFERModel, Qwen2_5_VLModel)):
+        register_checkpoint_conversion_mapping(ours.__name__, get_checkpoint_conversion_mapping(theirs.__name__),
+                                               overwrite=True)
+    UniFERConfig.register_for_auto_class()
+    UniFERModel.register_for_auto_class("AutoModel")
+    UniFERForConditionalGeneration.register_for_auto_class("AutoModelForImageTextToText")
+
+
+_register()

@@ -1,0 +1,63 @@
+"""A transformers pipeline task, ``facial-expression-recognition``:
+
+    >>> from transformers import pipeline                                       # doctest: +SKIP
+    >>> import unifer.pipeline                                                  # doctest: +SKIP
+    >>> fer = pipeline("facial-expression-recognition", model="path/to/unifer")  # doctest: +SKIP
+    >>> fer("face.jpg", candidate_labels=["happiness", "sadness"])              # doctest: +SKIP
+    [{'label': 'happiness', 'score': 0.93, 'reasoning': '…'}, {'label': 'sadness', 'score': 0.07, …}]
+
+Scores are the candidate probabilities of :class:`unifer.inference.FERPrediction`, sorted high to low; every
+entry carries the model's reasoning and whether the answer was well formed.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import AutoModelForImageTextToText, AutoProcessor, Pipeline
+from transformers.pipelines import PIPELINE_REGISTRY
+
+from .images import DEFAULT_IMAGE_SIZE
+from .inference import TransformersEngine, predict_with_engine
+
+TASK = "facial-expression-recognition"
+
+
+class FacialExpressionRecognitionPipeline(Pipeline):
+    """Label faces with a UniFER (or any Qwen2.5-VL) model; one image per call or a list."""
+
+    _load_processor = True
+    _load_image_processor = False
+    _load_tokenizer = False
+
+    def _sanitize_parameters(self, candidate_labels=None, reasoning=None, max_new_tokens=None, image_size=None):
+        forward = {key: value for key, value in {"candidate_labels": candidate_labels, "reasoning": reasoning,
+                                                 "max_new_tokens": max_new_tokens,
+                                                 "image_size": image_size}.items() if value is not None}
+        return {}, forward, {}
+
+    def preprocess(self, image: Any) -> dict[str, Any]:
+        return {"image": image}
+
+    def _forward(self, inputs: dict[str, Any], candidate_labels=None, reasoning=True, max_new_tokens=None,
+                 image_size=None) -> dict[str, Any]:
+        if getattr(self, "_engine", None) is None:
+            processor = self.processor or AutoProcessor.from_pretrained(self.model.name_or_path)
+            self._engine = TransformersEngine(self.model, processor)
+        config = self.model.config
+        candidates = candidate_labels or getattr(config, "candidate_labels", None)
+        if not candidates:
+            raise ValueError("Give candidate_labels=[...]: this model's config names no default candidates.")
+        size = image_size or getattr(config, "image_size", DEFAULT_IMAGE_SIZE)
+        [prediction] = predict_with_engine(self._engine, [inputs["image"]], candidates, reasoning=reasoning,
+                                           max_new_tokens=max_new_tokens, image_size=size, batch_size=1)
+        return {"prediction": prediction}
+
+    def postprocess(self, outputs: dict[str, Any]) -> list[dict[str, Any]]:
+        prediction = outputs["prediction"]
+        ranked = sorted(prediction.probabilities.items(), key=lambda item: -item[1])
+        return [{"label": label, "score": score, "reasoning": prediction.reasoning,
+                 "well_formed": prediction.well_formed} for label, score in ranked]
+
+
+PIPELINE_REGISTRY.register_pipeline(TASK, pipeline_class=FacialExpressionRecognitionPipeline,
+                                    pt_model=AutoModelForImageTextToText, type="multimodal")
