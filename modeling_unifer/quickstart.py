@@ -14,12 +14,8 @@ BANNER = ("NOTE: this quickstart uses a tiny RANDOM-INITIALISED model and SYNTHE
 
 
 def run(args) -> int:
-    import torch
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    from .answers import extract_label, parse
-    from .data.synfer import iter_faces
-    from .prompts import chat_messages, fer_question
+    from .data.synfer import SYNFER_EMOTIONS, iter_faces
+    from .inference import TransformersEngine, predict_with_engine
     from .testing import build_tiny_unifer
 
     print(BANNER)
@@ -27,24 +23,13 @@ def run(args) -> int:
     started = time.perf_counter()
     model_dir = build_tiny_unifer(out / "tiny-unifer", seed=args.seed)
     print(f"built the tiny model in {time.perf_counter() - started:.1f}s -> {model_dir}")
-
-    processor = AutoProcessor.from_pretrained(model_dir)
-    processor.tokenizer.padding_side = "left"
-    model = AutoModelForImageTextToText.from_pretrained(model_dir).eval()
     faces = list(iter_faces(1, seed=args.seed, size=224))
-    candidates = sorted({emotion for _, emotion, _ in faces})
-    question = fer_question(candidates)
-    texts = [processor.apply_chat_template(chat_messages(None, question), add_generation_prompt=True,
-                                           tokenize=False) for _ in faces]
-    inputs = processor(text=texts, images=[image for _, _, image in faces], return_tensors="pt", padding=True)
-    with torch.inference_mode():
-        generated = model.generate(**inputs, max_new_tokens=args.max_new_tokens, do_sample=False)
-    responses = processor.batch_decode(generated[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
-
-    print(f"\n{'true label':<11} {'parsed':<10} {'well formed':<11} response (untrained model)")
-    for (_, emotion, _), response in zip(faces, responses):
-        label = extract_label(response, candidates)
-        print(f"{emotion:<11} {str(label):<10} {str(parse(response).well_formed):<11} {response[:60]!r}")
+    predictions = predict_with_engine(TransformersEngine(model_dir), [image for _, _, image in faces],
+                                      SYNFER_EMOTIONS, max_new_tokens=args.max_new_tokens)
+    print(f"\n{'true label':<11} {'parsed':<10} {'p(true)':>8}  response (untrained model)")
+    for (_, emotion, _), prediction in zip(faces, predictions):
+        print(f"{emotion:<11} {str(prediction.label):<10} {prediction.probabilities[emotion]:>8.3f}  "
+              f"{prediction.raw_text[:50]!r}")
     print(f"\ndone in {time.perf_counter() - started:.1f}s. {BANNER}")
     return 0
 

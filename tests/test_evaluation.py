@@ -1,0 +1,125 @@
+"""`unifer eval` end to end on a SynFER benchmark built like FERBench, with the tiny model."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from PIL import Image
+
+from unifer.cli import main
+from unifer.data.synfer_dataset import build_synfer
+from unifer.evaluation import evaluate_model, read_done
+from unifer.scoring import load_predictions, score
+
+EVAL_ARGS = dict(config="benchmark", max_new_tokens=12, bootstrap=200)
+
+
+@pytest.fixture(scope="module")
+def benchmark(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synfer_bench")
+    build_synfer(out, n_per_class=1, test_per_class=2, size=64, emotions=["happiness", "sadness", "anger", "neutral",
+                                                                             "surprise"], num_proc=1)
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference_run(tiny_model_path, benchmark, tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval_ref")
+    result = evaluate_model(str(tiny_model_path), str(benchmark), out, batch_size=8, probabilities=True, **EVAL_ARGS)
+    return out, result
+
+
+def records(path):
+    """Predictions without their timing, which is the only field allowed to differ between runs."""
+    return [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in path.read_text().splitlines()]
+
+
+def test_eval_writes_every_artefact(reference_run):
+    out, result = reference_run
+    for name in ("predictions.jsonl", "metrics.json", "report.md", "run.json", "confusion_synfer.png",
+                 "confusion_overall.png"):
+        assert (out / name).exists(), name
+    lines = records(out / "predictions.jsonl")
+    assert len(lines) == 10 and len({r["id"] for r in lines}) == 10
+    first = lines[0]
+    assert {"id", "subset", "label", "response", "parsed_label", "well_formed", "probabilities"} <= first.keys()
+    assert sum(first["probabilities"].values()) == pytest.approx(1.0)
+    assert json.loads((out / "metrics.json").read_text())["accuracy"] == result["accuracy"]
+    Image.open(out / "confusion_overall.png").verify()
+
+
+def test_batch_size_does_not_change_predictions_or_metrics(tiny_model_path, benchmark, reference_run, tmp_path):
+    out, result = reference_run
+    single = evaluate_model(str(tiny_model_path), str(benchmark), tmp_path, batch_size=1, probabilities=True,
+                            **EVAL_ARGS)
+    assert records(tmp_path / "predictions.jsonl") == records(out / "predictions.jsonl")
+    assert single == result
+
+
+def test_score_command_equals_in_run_metrics(reference_run, tmp_path, capsys):
+    out, result = reference_run
+    assert main(["score", str(out / "predictions.jsonl"), "--bootstrap", "200", "--output-dir", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "metrics.json").read_text()) == json.loads((out / "metrics.json").read_text())
+    assert f"{result['accuracy']:.4f}" in capsys.readouterr().out
+
+
+def test_sigkill_then_resume_gives_the_uninterrupted_file(tiny_model_path, benchmark, reference_run, tmp_path):
+    out, _ = reference_run
+    command = [sys.executable, "-m", "unifer.cli", "eval", "--model", str(tiny_model_path), "--benchmark",
+               str(benchmark), "--config", "benchmark", "--max-new-tokens", "12", "--bootstrap", "200",
+               "--batch-size", "2", "--probabilities", "--output-dir", str(tmp_path)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    predictions = tmp_path / "predictions.jsonl"
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None:
+        if predictions.exists() and len(predictions.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.2)
+    assert process.poll() is None, "the run finished before it could be killed; the test needs a slower run"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    killed_at = len(read_done(predictions, repair=False))
+    assert 0 < killed_at < 10
+    with predictions.open("a") as handle:  # as if the kill had landed mid-line
+        handle.write('{"id": "synfer-000')
+    assert main(command[3:]) == 0
+    assert records(predictions) == records(out / "predictions.jsonl")
+
+
+def test_changed_settings_refuse_to_mix(tiny_model_path, benchmark, reference_run):
+    out, _ = reference_run
+    with pytest.raises(ValueError, match="max_new_tokens.*--overwrite"):
+        evaluate_model(str(tiny_model_path), str(benchmark), out, **{**EVAL_ARGS, "max_new_tokens": 5})
+
+
+def test_overwrite_starts_over(tiny_model_path, benchmark, tmp_path):
+    evaluate_model(str(tiny_model_path), str(benchmark), tmp_path, limit=1, **EVAL_ARGS)
+    result = evaluate_model(str(tiny_model_path), str(benchmark), tmp_path, limit=1, overwrite=True,
+                            **{**EVAL_ARGS, "max_new_tokens": 4})
+    assert result["n"] == 1  # one subset ("synfer"), first item
+    assert all(r["num_tokens"] <= 4 for r in records(tmp_path / "predictions.jsonl"))
+
+
+def test_paper_extraction_rescores_the_same_predictions(reference_run):
+    out, _ = reference_run
+    paper = score(**load_predictions(out / "predictions.jsonl"), extraction="paper", bootstrap=0)
+    assert paper["extraction"] == "paper" and 0 <= paper["accuracy"] <= 1
+
+
+def test_unknown_subset_is_a_clear_error(tiny_model_path, benchmark, tmp_path):
+    with pytest.raises(ValueError, match="rafdb.*synfer"):
+        evaluate_model(str(tiny_model_path), str(benchmark), tmp_path, subsets=["rafdb"], **EVAL_ARGS)
+
+
+def test_model_card_carries_the_results(reference_run, tiny_model_path, tmp_path):
+    out, result = reference_run
+    card = tmp_path / "README.md"
+    assert main(["card", "--model", str(tiny_model_path), "--metrics", str(out / "metrics.json"), "--synthetic",
+                 "--name", "unifer/tiny-test", "--out", str(card)]) == 0
+    text = card.read_text()
+    assert "model-index:" in text and "base_model: Qwen/Qwen2.5-VL-7B-Instruct" in text
+    assert "pipeline_tag: image-text-to-text" in text and "Synthetic demo model" in text
+    assert f"{result['accuracy']:.4f}" in text
