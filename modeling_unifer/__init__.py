@@ -8,7 +8,11 @@ from .prompts import chat_messages, fer_question
 
 __version__ = "0.1.0"
 
+#: The published UniFER-7B weights and UniFER training data on the Hugging Face Hub (arXiv 2511.00389).
+PUBLISHED_MODEL = "Karl28/UniFER-7B"
+PUBLISHED_DATASET = "Karl28/UniFER"
+
 __all__ = [
-    "CANONICAL_EMOTIONS", "SUBSETS", "SUBSET_LABELS", "UNKNOWN", "ParsedResponse", "chat_messages",
+    "CANONICAL_EMOTIONS", "PUBLISHED_DATASET", "PUBLISHED_MODEL", "SUBSETS", "SUBSET_LABELS", "UNKNOWN", "ParsedResponse", "chat_messages",
     "extract_label", "fer_question", "is_well_formed", "normalize", "parse", "to_candidate", "to_subset_label",
 ]

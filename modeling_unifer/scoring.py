@@ -1,0 +1,421 @@
+"""Scoring FER responses: accuracy, macro precision/recall/F1, UAR, confusion matrices, bootstrap CIs, reports.
+
+Two extraction modes, both implemented by ``unifer.answers``:
+
+* ``strict`` (default): a response counts only when its single answer block names exactly one candidate. Anything
+  else is *unparsed*: always wrong, never a class (its own confusion-matrix column). Failed generations
+  (``errors``) are kept and count as unparsed, so a crashing model cannot raise its score.
+* ``paper``: the official UniFER evaluator, figure by figure: error items are skipped, an unparsable response
+  becomes the class ``"unknown"`` (which lowers macro recall), and the pooled "overall" figures merge only
+  angry/happy/sad into anger/happiness/sadness.
+
+Pure functions on lists (numpy + scikit-learn); matplotlib is imported only to draw report figures.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Literal, Sequence
+
+import numpy as np
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, precision_recall_fscore_support
+
+from .answers import UNKNOWN, extract_label, is_well_formed
+from .labels import (CANONICAL_EMOTIONS, PAPER_OVERALL_MAP, SUBSETS, normalize, subset_labels, subset_of,
+                     to_candidate, validate_candidates)
+
+#: Strict mode's confusion-matrix column for responses that name no candidate (no emotion has this name).
+UNPARSED = "unparsed"
+
+# Keys of a figures dict that are tables rather than headline numbers.
+_TABLES = ("per_class", "confusion_matrix", "confusion_labels")
+
+
+@dataclass(frozen=True)
+class _Items:
+    """The scored items, one entry per item in every field."""
+
+    responses: list[str]
+    references: list[str]
+    candidates: list[tuple[str, ...]]
+    errors: list[bool]
+
+
+def score(responses: Sequence[str | None], references: Sequence[str], *,
+          candidate_labels: Sequence[Sequence[str]] | None = None, subsets: Sequence[str] | None = None,
+          errors: Sequence[Any] | None = None, extraction: Literal["strict", "paper"] = "strict",
+          bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Score model responses against gold labels.
+
+    ``candidate_labels``: each item's candidates (default: its subset's official list when ``subsets`` is given,
+    else the eight canonical emotions). ``subsets``: each item's FERBench subset; adds ``per_subset`` and a pooled
+    ``overall`` (whose headline numbers are also copied to the top level). ``errors``: truthy where generation
+    failed. ``bootstrap``: resamples for ``accuracy_ci95`` (0 disables it). See the module docstring for the modes.
+
+    >>> r = score(["<answer>happy</answer>", "<answer>sad or angry</answer>"], ["happiness", "sadness"],
+    ...           bootstrap=0)
+    >>> r["accuracy"], r["unparsed_count"], r["per_class"]["happiness"]["f1"]
+    (0.5, 1, 1.0)
+    """
+    if extraction not in ("strict", "paper"):
+        raise ValueError(f"Unknown extraction mode {extraction!r}; use 'strict' or 'paper'.")
+    items = _items(responses, references, candidate_labels, subsets, errors)
+    groups = _groups(items, subsets)
+    if extraction == "paper":
+        return _score_paper(items, groups, subsets is not None, bootstrap, seed)
+    return _score_strict(items, groups, subsets is not None, bootstrap, seed)
+
+
+def _items(responses, references, candidate_labels, subsets, errors) -> _Items:
+    """Check the inputs' lengths and resolve every item's candidate list."""
+    n = len(responses)
+    if n == 0:
+        raise ValueError("Nothing to score: `responses` is empty.")
+    for name, column in (("references", references), ("candidate_labels", candidate_labels),
+                         ("subsets", subsets), ("errors", errors)):
+        if column is not None and len(column) != n:
+            raise ValueError(f"`{name}` has {len(column)} entries but `responses` has {n}; give one per item.")
+    if candidate_labels is not None:
+        candidates = [tuple(c) for c in candidate_labels]
+    elif subsets is not None:
+        candidates = [subset_labels(s) for s in subsets]
+    else:
+        candidates = [CANONICAL_EMOTIONS] * n
+    for distinct in set(candidates):
+        validate_candidates(distinct)
+    return _Items(responses=["" if r is None else r for r in responses], references=list(references),
+                  candidates=candidates, errors=[bool(e) for e in errors] if errors is not None else [False] * n)
+
+
+def _groups(items: _Items, subsets: Sequence[str] | None) -> dict[str | None, list[int]]:
+    """Item indices per subset (one group, keyed None, without subsets), known subsets in the paper's order."""
+    groups: dict[str | None, list[int]] = {}
+    for i, subset in enumerate(subsets if subsets is not None else [None] * len(items.responses)):
+        groups.setdefault(subset, []).append(i)
+    if subsets is not None:
+        for subset, indices in groups.items():
+            _same_candidates(items, subset, indices)
+    order = {s: k for k, s in enumerate(SUBSETS)}
+    return dict(sorted(groups.items(), key=lambda group: order.get(group[0], len(order))))
+
+
+def _same_candidates(items: _Items, subset: str | None, indices: list[int]) -> None:
+    """A subset's macro averages and confusion matrix need one candidate list for all of its items."""
+    first = indices[0]
+    for i in indices:
+        if items.candidates[i] != items.candidates[first]:
+            name = "the items" if subset is None else f"subset {subset!r}"
+            raise ValueError(
+                f"Candidate lists differ within {name}: item {first} has {list(items.candidates[first])}, item {i} "
+                f"has {list(items.candidates[i])}. Give every item of a subset the same candidates, or pass "
+                "`subsets` to score differing lists separately.")
+
+
+def _strict_gold(items: _Items, i: int) -> str:
+    try:
+        return to_candidate(items.references[i], items.candidates[i])
+    except ValueError as err:
+        raise ValueError(
+            f"references[{i}] = {items.references[i]!r} is not among item {i}'s candidate labels "
+            f"{list(items.candidates[i])} ({err}). Fix the gold label or pass the item's `candidate_labels`."
+        ) from None
+
+
+def _score_strict(items: _Items, groups, with_subsets: bool, bootstrap: int, seed: int) -> dict[str, Any]:
+    n = len(items.responses)
+    golds = [_strict_gold(items, i) for i in range(n)]
+    preds = [None if items.errors[i] else extract_label(items.responses[i], items.candidates[i]) for i in range(n)]
+    formed = [not items.errors[i] and is_well_formed(items.responses[i]) for i in range(n)]
+    if not with_subsets:
+        if len(set(items.candidates)) == 1:
+            figures = _strict_figures(golds, preds, items.candidates[0], formed, items.errors, bootstrap, seed)
+        else:  # differing candidate lists without subsets: compare emotions, not the lists' spellings
+            figures = _strict_pooled(items, golds, preds, formed, bootstrap, seed)
+        return {"extraction": "strict", **figures}
+    per_subset = {
+        subset: _strict_figures([golds[i] for i in idx], [preds[i] for i in idx], items.candidates[idx[0]],
+                                [formed[i] for i in idx], [items.errors[i] for i in idx], bootstrap, seed)
+        for subset, idx in groups.items()
+    }
+    overall = _strict_pooled(items, golds, preds, formed, bootstrap, seed)
+    return _with_overall("strict", per_subset, overall)
+
+
+def _strict_pooled(items: _Items, golds, preds, formed, bootstrap, seed) -> dict[str, Any]:
+    """Strict figures over all items, whatever their candidate lists, every label mapped to its canonical emotion."""
+    offered = {normalize(c) for candidates in set(items.candidates) for c in candidates}
+    emotions = tuple(e for e in CANONICAL_EMOTIONS if e in offered)
+    return _strict_figures([normalize(g) for g in golds], [None if p is None else normalize(p) for p in preds],
+                           emotions, formed, items.errors, bootstrap, seed)
+
+
+def _strict_figures(golds: list[str], preds: list[str | None], candidates: Sequence[str], formed: list[bool],
+                    errors: list[bool], bootstrap: int, seed: int) -> dict[str, Any]:
+    """Strict figures of one group: golds are candidates, predictions candidates or None (unparsed)."""
+    labels = list(candidates)
+    y_pred = [UNPARSED if p is None else p for p in preds]
+    precision, recall, f1, support = precision_recall_fscore_support(
+        golds, y_pred, labels=labels, average=None, zero_division=0)
+    # Gold labels are never UNPARSED, so the matrix's last row is empty: drop it.
+    matrix = confusion_matrix(golds, y_pred, labels=[*labels, UNPARSED])[:-1]
+    correct = np.array([g == p for g, p in zip(golds, preds)])
+    unparsed = preds.count(None)
+    return {
+        "n": len(golds),
+        "errors": sum(errors),
+        "accuracy": float(correct.mean()),
+        "accuracy_ci95": _accuracy_ci(correct, bootstrap, seed),
+        "macro_precision": float(precision.mean()),
+        "macro_recall": float(recall.mean()),
+        "macro_f1": float(f1.mean()),
+        # Unweighted average recall over the classes that occur, so absent classes do not drag it to zero.
+        "uar": float(recall[support > 0].mean()),
+        "unparsed_count": unparsed,
+        "unparsed_rate": unparsed / len(golds),
+        "well_formed_rate": float(np.mean(formed)),
+        "per_class": {label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+                      for label, p, r, f, s in zip(labels, precision, recall, f1, support)},
+        "confusion_matrix": matrix.tolist(),
+        "confusion_labels": [*labels, UNPARSED],
+    }
+
+
+def _score_paper(items: _Items, groups, with_subsets: bool, bootstrap: int, seed: int) -> dict[str, Any]:
+    if not with_subsets:
+        indices = groups[None]
+        _same_candidates(items, None, indices)
+        # One group: its candidate list, when it is an official one, picks the synonym table.
+        golds, preds, formed = _paper_predictions(items, indices, subset_of(items.candidates[0]), "subset")
+        figures = _paper_figures(golds, preds, items.candidates[0], formed, len(indices), bootstrap, seed)
+        return {"extraction": "paper", **figures}
+    per_subset, pooled_golds, pooled_preds, pooled_formed = {}, [], [], []
+    for subset, indices in groups.items():
+        golds, preds, formed = _paper_predictions(items, indices, subset, "subset")
+        per_subset[subset] = _paper_figures(golds, preds, items.candidates[indices[0]], formed, len(indices),
+                                            bootstrap, seed)
+        # The pooled script extracts again (SFEW 2.0 with the common pattern), then merges three names.
+        _, preds, _ = _paper_predictions(items, indices, subset, "overall")
+        pooled_golds += [PAPER_OVERALL_MAP.get(label, label) for label in golds]
+        pooled_preds += [PAPER_OVERALL_MAP.get(label, label) for label in preds]
+        pooled_formed += formed
+    overall = _paper_figures(pooled_golds, pooled_preds, sorted(set(pooled_golds)), pooled_formed,
+                             len(items.responses), bootstrap, seed)
+    return _with_overall("paper", per_subset, overall)
+
+
+def _paper_predictions(items: _Items, indices: list[int], subset: str | None,
+                       script: str) -> tuple[list[str], list[str], list[bool]]:
+    """Gold labels, official predictions and format validity of a subset's items, error items skipped."""
+    kept = [i for i in indices if not items.errors[i]]
+    if not kept:
+        raise ValueError(f"Every item of {subset or 'the input'} is an error; there is nothing to score.")
+    golds = [items.references[i] for i in kept]
+    preds = [extract_label(items.responses[i], items.candidates[i], mode="paper", subset=subset, script=script)
+             for i in kept]
+    return golds, preds, [is_well_formed(items.responses[i]) for i in kept]
+
+
+def _paper_figures(golds: list[str], preds: list[str], candidates: Sequence[str], formed: list[bool], total: int,
+                   bootstrap: int, seed: int) -> dict[str, Any]:
+    """The official evaluator's figures for one subset (or the pool), plus uniform aliases and extras."""
+    labels = list(candidates)
+    # Called exactly as the official scripts call scikit-learn: the macro average runs over the union of gold
+    # and predicted labels (so "unknown" is a class), the matrix and report over the candidate list.
+    accuracy = accuracy_score(golds, preds)
+    precision, recall, f1, _ = precision_recall_fscore_support(golds, preds, average="macro", zero_division=0)
+    matrix = confusion_matrix(golds, preds, labels=labels)
+    report = classification_report(golds, preds, labels=labels, zero_division=0, target_names=labels,
+                                   output_dict=True)
+    per_class = [{"emotion": e, "precision": report[e]["precision"], "recall": report[e]["recall"],
+                  "f1": report[e]["f1-score"], "support": report[e]["support"]} for e in labels]
+    correct = np.array([g == p for g, p in zip(golds, preds)])
+    unknowns = preds.count(UNKNOWN)
+    return {
+        "total": total, "errors": total - len(golds), "unknowns": unknowns, "valid": len(golds),
+        "accuracy": float(accuracy), "precision": float(precision), "recall": float(recall), "f1": float(f1),
+        "per_class": per_class, "confusion_matrix": matrix.tolist(), "confusion_labels": labels,
+        # Uniform names shared with strict mode, and extras the official scripts do not compute.
+        "n": len(golds), "macro_precision": float(precision), "macro_recall": float(recall), "macro_f1": float(f1),
+        "uar": float(np.mean([c["recall"] for c in per_class if c["support"] > 0])),
+        "accuracy_ci95": _accuracy_ci(correct, bootstrap, seed),
+        "unparsed_count": unknowns, "unparsed_rate": unknowns / len(golds),
+        "well_formed_rate": float(np.mean(formed)),
+    }
+
+
+def _with_overall(extraction: str, per_subset: dict, overall: dict) -> dict[str, Any]:
+    headline = {key: value for key, value in overall.items() if key not in _TABLES}
+    return {"extraction": extraction, **headline, "per_subset": per_subset, "overall": overall}
+
+
+def _accuracy_ci(correct: np.ndarray, bootstrap: int, seed: int) -> list[float] | None:
+    """95% percentile-bootstrap interval of accuracy over items (None when ``bootstrap`` is 0).
+
+    Resampling n items with replacement and counting the correct ones is exactly a Binomial(n, accuracy) draw,
+    so the bootstrap distribution is sampled directly instead of through a (bootstrap x n) index matrix.
+    """
+    if not bootstrap:
+        return None
+    rng = np.random.default_rng(seed)
+    resampled = rng.binomial(len(correct), correct.mean(), size=bootstrap) / len(correct)
+    low, high = np.percentile(resampled, [2.5, 97.5])
+    return [float(low), float(high)]
+
+
+# ---------------------------------------------------------------------------------------------------- loading
+
+def load_predictions(paths: str | Path | Iterable[str | Path]) -> dict[str, list]:
+    """Read responses for :func:`score` (``score(**load_predictions(p))``).
+
+    Each path is either our ``predictions.jsonl`` (keys ``subset``, ``label``, ``response``, optional
+    ``candidate_labels`` and ``error``; a torn last line is skipped with a warning) or an official
+    ``*_results.json`` list (keys ``true_label``, ``model_response``, ``candidate_labels``, optional ``error``;
+    the subset comes from the candidate list, else from the file name's prefix such as ``rafdb_``).
+    """
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    columns: dict[str, list] = {"responses": [], "references": [], "candidate_labels": [], "subsets": [],
+                                "errors": []}
+    for path in map(Path, paths):
+        records = _read_jsonl(path) if path.suffix == ".jsonl" else _read_results(path)
+        for response, reference, candidates, subset, error in records:
+            for key, value in zip(columns, (response, reference, list(candidates), subset, error)):
+                columns[key].append(value)
+    return columns
+
+
+def _read_jsonl(path: Path) -> list[tuple]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    last = max((number for number, line in enumerate(lines, 1) if line.strip()), default=0)
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number == last:  # an interrupted run leaves a half-written last line
+                warnings.warn(f"{path}: skipped the torn last line {number} (not valid JSON).", stacklevel=3)
+                break
+            raise ValueError(f"{path}: line {number} is not valid JSON.") from None
+        try:
+            subset = record["subset"]
+            candidates = record.get("candidate_labels") or subset_labels(subset)
+            records.append((record["response"], record["label"], candidates, subset, bool(record.get("error"))))
+        except KeyError as key:
+            raise ValueError(f"{path}: line {number} has no {key} field (need subset, label, response).") from None
+    return records
+
+
+def _read_results(path: Path) -> list[tuple]:
+    items = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(items, list):
+        raise ValueError(f"{path}: expected a JSON list of result items (an official *_results.json file).")
+    by_name = next((s for s in SUBSETS if path.name.startswith(s)), None)
+    records = []
+    for number, item in enumerate(items):
+        try:
+            record = (item["model_response"], item["true_label"], item["candidate_labels"])
+        except KeyError as key:
+            raise ValueError(f"{path}: item {number} has no {key} field (need true_label, model_response, "
+                             "candidate_labels).") from None
+        subset = subset_of(record[2]) or by_name
+        if subset is None:
+            raise ValueError(f"{path}: item {number} has a non-official candidate list and the file name does not "
+                             f"start with a subset name ({', '.join(SUBSETS)}); rename it, e.g. rafdb_results.json.")
+        records.append((*record, subset, bool(item.get("error"))))
+    return records
+
+
+def fer_accuracy_path() -> str:
+    """The folder of the ``fer_accuracy`` evaluate metric, in a checkout or an installed package.
+
+    >>> import evaluate; metric = evaluate.load(fer_accuracy_path())  # doctest: +SKIP
+    """
+    spec = importlib.util.find_spec("unifer.metrics")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("The unifer.metrics package is missing; reinstall UniFER (pip install -e .).")
+    return str(Path(list(spec.submodule_search_locations)[0]) / "fer_accuracy")
+
+
+# ---------------------------------------------------------------------------------------------------- reporting
+
+def summary_rows(result: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(name, figures) per subset, then the pooled "overall"; a result without subsets is one "overall" row."""
+    if "per_subset" not in result:
+        return [("overall", result)]
+    return [*result["per_subset"].items(), ("overall", result["overall"])]
+
+
+def per_class_rows(figures: dict[str, Any]) -> list[tuple[str, float, float, float, float]]:
+    """(label, precision, recall, f1, support) rows of either mode's ``per_class``."""
+    per_class = figures["per_class"]
+    if isinstance(per_class, dict):  # strict
+        return [(label, c["precision"], c["recall"], c["f1"], c["support"]) for label, c in per_class.items()]
+    return [(c["emotion"], c["precision"], c["recall"], c["f1"], c["support"]) for c in per_class]
+
+
+def format_ci(ci: list[float] | None) -> str:
+    return "–" if ci is None else f"[{ci[0]:.4f}, {ci[1]:.4f}]"
+
+
+def write_report(result: dict[str, Any], out_dir: str | Path, *, config: dict[str, Any] | None = None) -> Path:
+    """Write ``metrics.json``, ``report.md`` and ``confusion_<group>.png`` per subset and overall; return the folder."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    (out / "report.md").write_text(_markdown(result, config), encoding="utf-8")
+    for name, figures in summary_rows(result):
+        _plot_confusion(figures, f"{name} ({result['extraction']} extraction)", out / f"confusion_{name}.png")
+    return out
+
+
+def _markdown(result: dict[str, Any], config: dict[str, Any] | None) -> str:
+    lines = [f"# FER scoring report ({result['extraction']} extraction)", "",
+             "| group | n | errors | accuracy | 95% CI | UAR | macro F1 | well-formed | unparsed |",
+             "|---|---:|---:|---:|---|---:|---:|---:|---:|"]
+    for name, f in summary_rows(result):
+        lines.append(f"| {name} | {f['n']} | {f['errors']} | {f['accuracy']:.4f} | {format_ci(f['accuracy_ci95'])} "
+                     f"| {f['uar']:.4f} | {f['macro_f1']:.4f} | {f['well_formed_rate']:.4f} "
+                     f"| {f['unparsed_count']} ({f['unparsed_rate']:.2%}) |")
+    for name, figures in summary_rows(result):
+        lines += ["", f"## Per class: {name}", "", "| label | precision | recall | F1 | support |",
+                  "|---|---:|---:|---:|---:|"]
+        lines += [f"| {label} | {p:.4f} | {r:.4f} | {f1:.4f} | {s:g} |"
+                  for label, p, r, f1, s in per_class_rows(figures)]
+    if config is not None:
+        from .info import package_versions
+
+        lines += ["", "## Run config", "", "| key | value |", "|---|---|"]
+        lines += [f"| {key} | `{json.dumps(value)}` |" for key, value in config.items()]
+        lines += ["", "## Package versions", "", "| package | version |", "|---|---|"]
+        lines += [f"| {name} | {version} |" for name, version in package_versions().items() if version]
+    return "\n".join(lines) + "\n"
+
+
+def _plot_confusion(figures: dict[str, Any], title: str, path: Path) -> None:
+    """Row-normalised confusion matrix (rate of each gold class's items) with the counts written in the cells."""
+    from matplotlib.figure import Figure  # a bare Figure renders with Agg and never touches pyplot's GUI state
+
+    counts = np.array(figures["confusion_matrix"])
+    columns = figures["confusion_labels"]
+    rows = columns[:len(counts)]
+    # Divide by support, not the row sum: paper-mode matrices omit "unknown", whose share must not vanish.
+    support = np.array([row[4] for row in per_class_rows(figures)], dtype=float)
+    rates = counts / np.maximum(support, 1)[:, None]
+    fig = Figure(figsize=(1.2 + 0.75 * len(columns), 1.2 + 0.7 * len(rows)), layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for (r, c), count in np.ndenumerate(counts):
+        ax.text(c, r, str(count), ha="center", va="center", fontsize=8,
+                color="white" if rates[r, c] > 0.5 else "black")
+    ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right")
+    ax.set_yticks(range(len(rows)), rows)
+    hidden = figures.get("unknowns", 0)  # paper mode: "unknown" predictions have no column of their own
+    ax.set_xlabel(f"predicted ({hidden} unknown not shown)" if hidden else "predicted")
+    ax.set_ylabel("gold")
+    ax.set_title(f"{title}\nn={figures['n']}, accuracy={figures['accuracy']:.2%}", fontsize=9)
+    fig.colorbar(image, ax=ax, label="share of gold class")
+    fig.savefig(path, dpi=120)
