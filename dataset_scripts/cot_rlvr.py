@@ -1,0 +1,260 @@
+"""UniFER-CoT-230K and UniFER-RLVR-360K: the released JSON files plus the user's images, as Parquet in the
+trainers' shape (TRL conventions).
+
+* CoT rows ``{image_path, question, response}`` become ``messages`` (user: image placeholder + question;
+  assistant: response) and ``images`` (one image): what ``SFTTrainer`` takes for a vision-language model.
+* RLVR rows ``{image_path, problem, solution}`` become ``prompt`` (conversational, user turn only), ``image``,
+  ``solution`` (the canonical emotion) and ``candidate_labels``: what ``GRPOTrainer`` and our rewards take.
+
+The input is streamed (a JSON list through ijson, or JSONL line by line) and written in bounded Parquet row
+groups and shards, one image in memory at a time, so a 360K-row build runs in flat memory. A bad row never stops
+the build: it is counted by reason (``REASONS``) and written to ``rejected.jsonl``.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+import datasets
+
+from ..answers import extract_label, parse
+from ..labels import normalize, to_candidate, validate_candidates
+from ..prompts import chat_messages
+from .publish import (CITATION, MAX_SHARD_BYTES, BadImage, ShardWriter, SplitOutput, image_file, markdown_table,
+                      read_image, size_category, write_card)
+
+#: Why a source row was rejected, in the order the checks run (a row is counted once, for the first failure).
+REASONS: tuple[str, ...] = (
+    "invalid_json",             # a JSONL line that is not JSON, or a row that is not an object
+    "missing_field",            # a required field absent, empty or not a string
+    "image_missing",
+    "image_unreadable",
+    "candidates_unparsable",    # no valid "candidate labels: a, b, c." list in the question/problem
+    "label_not_in_candidates",  # RLVR solution not one of the candidates
+    "answer_unparsable",        # CoT response without exactly one candidate label in a single <answer> block
+)
+
+_CANDIDATES = re.compile(r"candidate labels:\s*([^.]*)\.", re.IGNORECASE)
+_MESSAGES = datasets.List({
+    "role": datasets.Value("string"),
+    "content": datasets.List({"type": datasets.Value("string"), "text": datasets.Value("string")}),
+})
+COT_FEATURES = datasets.Features({"messages": _MESSAGES, "images": datasets.List(datasets.Image())})
+RLVR_FEATURES = datasets.Features({
+    "prompt": _MESSAGES,
+    "image": datasets.Image(),
+    "solution": datasets.Value("string"),
+    "candidate_labels": datasets.List(datasets.Value("string")),
+})
+
+
+class Rejected(ValueError):
+    """A source row that cannot become a training example."""
+
+    def __init__(self, reason: str, detail: str):
+        self.reason, self.detail = reason, detail
+        super().__init__(f"{reason}: {detail}")
+
+
+@lru_cache(maxsize=256)  # a released file repeats a handful of questions hundreds of thousands of times
+def parse_candidates(text: str) -> tuple[str, ...]:
+    """The comma-separated list after "candidate labels:" up to the period, validated.
+
+    >>> parse_candidates("Please select from the following candidate labels: happy, sad. Then answer.")
+    ('happy', 'sad')
+    """
+    match = _CANDIDATES.search(text)
+    if match is None:
+        raise Rejected("candidates_unparsable", "no 'candidate labels: a, b, c.' list in the text")
+    try:
+        return validate_candidates([name.strip() for name in match.group(1).split(",")])
+    except ValueError as err:
+        raise Rejected("candidates_unparsable", str(err)) from None
+
+
+def cot_example(question: str, response: str, image: Any) -> dict[str, Any]:
+    """A CoT row in SFT shape; the response must answer with exactly one of the question's candidates."""
+    candidates = parse_candidates(question)
+    if extract_label(response, candidates) is None:
+        raise Rejected("answer_unparsable", f"no single candidate label ({', '.join(candidates)}) in one "
+                                            "<answer> block of the response")
+    return {"messages": chat_messages(None, question, response=response), "images": [image]}
+
+
+def rlvr_example(problem: str, solution: str, image: Any) -> dict[str, Any]:
+    """An RLVR row in GRPO shape; ``solution`` (``<answer>label</answer>`` or a bare label, aliases allowed) must
+    name one of the candidates."""
+    candidates = parse_candidates(problem)
+    answer = parse(solution).answer
+    try:
+        label = to_candidate(solution.strip() if answer is None else answer, candidates)
+    except ValueError:
+        raise Rejected("label_not_in_candidates",
+                       f"solution {solution!r} is not one of {', '.join(candidates)}") from None
+    return {"prompt": chat_messages(None, problem), "image": image, "solution": normalize(label),
+            "candidate_labels": list(candidates)}
+
+
+def _text_field(row: Mapping[str, Any], name: str) -> str:
+    value = row.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise Rejected("missing_field", f"field {name!r} is missing, empty or not a string")
+    return value
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One released dataset: its JSON fields, the row converter and the card's wording."""
+
+    name: str
+    title: str
+    fields: tuple[str, str]  # text fields besides image_path, in converter argument order
+    features: datasets.Features
+    make: Callable[[str, str, Any], dict[str, Any]]
+    about: str
+
+
+KINDS: dict[str, Kind] = {
+    "cot": Kind("cot", "UniFER-CoT-230K", ("question", "response"), COT_FEATURES, cot_example,
+                "chain-of-thought answers for cold-start supervised fine-tuning (`SFTTrainer`)"),
+    "rlvr": Kind("rlvr", "UniFER-RLVR-360K", ("problem", "solution"), RLVR_FEATURES, rlvr_example,
+                 "questions with verifiable answers for reinforcement learning (`GRPOTrainer`)"),
+}
+
+
+def convert(kind: Kind, row: Any, images_root: str | Path) -> dict[str, Any]:
+    """One source row to one output example, or ``Rejected`` (checks run in ``REASONS`` order)."""
+    if isinstance(row, Rejected):  # an unparsable JSONL line
+        raise row
+    if not isinstance(row, Mapping):
+        raise Rejected("invalid_json", f"row is a {type(row).__name__}, not a JSON object")
+    image_path = _text_field(row, "image_path")
+    first, second = (_text_field(row, name) for name in kind.fields)
+    try:
+        image = read_image(image_file(images_root, image_path))
+    except BadImage as err:
+        raise Rejected(err.reason, str(err.path)) from None
+    return kind.make(first, second, image)
+
+
+def iter_rows(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """``(position, row)`` from a JSON list (streamed with ijson) or a JSONL file; a JSONL line that is not JSON
+    comes as a ``Rejected``. Positions are 0-based: list items, or JSONL lines."""
+    import ijson
+
+    with open(path, "rb") as handle:
+        head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+        handle.seek(0)
+        if head.startswith(b"["):
+            position = -1
+            try:
+                for position, row in enumerate(ijson.items(handle, "item", use_float=True)):
+                    yield position, row
+            except ijson.JSONError as err:  # the list itself is broken: no later row can be found
+                raise ValueError(f"{path} is not valid JSON after row {position}: {err}") from None
+            return
+        for position, line in enumerate(handle):
+            if not line.strip():
+                continue
+            try:
+                yield position, json.loads(line)
+            except ValueError as err:
+                yield position, Rejected("invalid_json", f"{err}: {line[:200]!r}")
+
+
+@dataclass
+class Report:
+    """Outcome of a build: rows written, rejections by reason, where things went."""
+
+    kind: str
+    output: SplitOutput
+    rejected: Counter
+    out_dir: Path
+
+    def summary(self) -> str:
+        total = sum(self.rejected.values())
+        line = (f"{KINDS[self.kind].title}: wrote {self.output.num_examples:,} rows in {len(self.output.files)} "
+                f"shard(s) to {self.out_dir / self.kind}; rejected {total:,}")
+        if total:
+            reasons = ", ".join(f"{reason} {self.rejected[reason]:,}" for reason in REASONS if self.rejected[reason])
+            line += f" ({reasons}; see {self.out_dir / 'rejected.jsonl'})"
+        return line + "."
+
+
+def _card_body(kind: Kind, report: Report, command: str) -> str:
+    rejected = markdown_table(("reason", "rows"), ((r, report.rejected[r]) for r in REASONS))
+    columns = ", ".join(f"`{name}`" for name in kind.features)
+    return f"""
+# {kind.title}
+
+{kind.title} from UniFER: {kind.about}. Columns: {columns}.
+
+> **Licence.** The images are NOT redistributed by UniFER: they come from your own licensed copies of the source
+> FER datasets and remain the property of their owners, under their licences. Keep any Hub copy private unless
+> those licences allow redistribution.
+
+```python
+from datasets import load_dataset
+ds = load_dataset("path/or/hub-id", split="train")
+```
+
+## Contents
+
+{report.output.num_examples:,} rows written. Rows rejected while building (each listed with its reason in
+`rejected.jsonl`):
+
+{rejected}
+
+## How it was built
+
+```bash
+{command}
+```
+
+## Citation
+
+```bibtex
+{CITATION}
+```
+"""
+
+
+def build(kind_name: str, json_path: str | Path, images_root: str | Path, out_dir: str | Path, *,
+          max_shard_bytes: int = MAX_SHARD_BYTES, progress: bool = False) -> Report:
+    """Convert a released CoT or RLVR file (JSON list or JSONL) into ``<out_dir>/<kind>/train-*.parquet``,
+    ``rejected.jsonl`` and ``README.md``; returns the report (``report.summary()`` is the printed line)."""
+    from tqdm.auto import tqdm
+
+    kind = KINDS[kind_name]
+    if not Path(json_path).is_file():
+        raise FileNotFoundError(f"--json {json_path} not found; give the released {kind.title} JSON or JSONL file.")
+    if not Path(images_root).is_dir():
+        raise FileNotFoundError(f"--images-root {images_root} is not a directory; it must hold the images at the "
+                                "file's image_path values (e.g. DIR/RAF-DB/aligned/...).")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rejected: Counter = Counter()
+    with ShardWriter(out, kind.name, "train", kind.features, max_shard_bytes=max_shard_bytes) as writer, \
+            (out / "rejected.jsonl").open("w", encoding="utf-8") as rejected_file:
+        for position, row in tqdm(iter_rows(json_path), desc=kind.title, unit=" rows", disable=not progress):
+            try:
+                writer.write(convert(kind, row, images_root))
+            except Rejected as err:
+                rejected[err.reason] += 1
+                record = None if isinstance(row, Rejected) else row
+                rejected_file.write(json.dumps({"row": position, "reason": err.reason, "detail": err.detail,
+                                                "record": record}, ensure_ascii=False) + "\n")
+    report = Report(kind.name, writer.output, rejected, out)
+    command = shlex.join(["unifer", "data", "build", kind.name, "--json", str(json_path),
+                          "--images-root", str(images_root), "--out", str(out_dir)])
+    write_card(out, [report.output], kind.name, _card_body(kind, report, command), pretty_name=kind.title,
+               license="other", license_name="source-dataset-licences", language="en",
+               task_categories=["image-text-to-text", "visual-question-answering"], size_categories=size_category(report.output.num_examples),
+               tags=["facial-expression-recognition", "emotion", "unifer", kind.name])
+    return report

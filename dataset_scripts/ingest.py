@@ -1,0 +1,157 @@
+"""Folder ingest: the user's own labelled images, in class sub-folders or listed in a ``path,label`` CSV, as a
+FERBench-format benchmark (usable by the evaluation harness) or as RLVR training rows.
+
+Folder and CSV names map to emotions through ``labels.normalize`` (or an explicit ``--label-map``); the
+candidates are the emotions present, in canonical order, and the question is ``prompts.fer_question`` of them.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from ..labels import CANONICAL_EMOTIONS, fold, normalize
+from ..prompts import fer_question
+from .cot_rlvr import RLVR_FEATURES, rlvr_example
+from .ferbench import benchmark_example, benchmark_features
+from .publish import (MAX_SHARD_BYTES, BadImage, ShardWriter, histogram_table, image_file, read_image,
+                      size_category, write_card)
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"})
+FORMATS = ("ferbench", "rlvr")
+
+
+def parse_label_map(spec: str | Path | None) -> dict[str, str]:
+    """``{folded folder or CSV name: canonical emotion}`` from a JSON file or ``"folder=label,folder=label"``."""
+    if not spec:
+        return {}
+    if Path(spec).is_file():
+        mapping = json.loads(Path(spec).read_text(encoding="utf-8"))
+        if not isinstance(mapping, dict):
+            raise ValueError(f"--label-map {spec} must hold a JSON object {{\"folder\": \"emotion\", ...}}.")
+        pairs = mapping.items()
+    else:
+        pairs = [item.split("=", 1) for item in str(spec).split(",") if item.strip()]
+        if any(len(pair) != 2 for pair in pairs):
+            raise ValueError(f"--label-map {spec!r} is neither a JSON file nor 'folder=emotion,folder=emotion'.")
+    return {fold(name): normalize(label) for name, label in pairs}
+
+
+def scan_folders(images_root: Path) -> list[tuple[str, str]]:
+    """``(relative path, class folder name)`` for every image under ``images_root/<class>/`` (sorted)."""
+    items = []
+    for folder in sorted(p for p in images_root.iterdir() if p.is_dir()):
+        for path in sorted(folder.rglob("*")):
+            if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+                items.append((path.relative_to(images_root).as_posix(), folder.name))
+    if not items:
+        raise FileNotFoundError(f"No images ({', '.join(sorted(IMAGE_SUFFIXES))}) in class sub-folders of "
+                                f"{images_root}; expected {images_root}/<class>/<image>, or pass --csv.")
+    return items
+
+
+def read_csv(csv_path: Path) -> list[tuple[str, str]]:
+    """``(path, label)`` rows of a CSV (an optional ``path,label`` header is skipped)."""
+    with csv_path.open(newline="", encoding="utf-8") as handle:
+        rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
+    if rows and [cell.strip().lower() for cell in rows[0][:2]] == ["path", "label"]:
+        rows = rows[1:]
+    bad = [i for i, row in enumerate(rows) if len(row) < 2 or not row[0].strip() or not row[1].strip()]
+    if bad or not rows:
+        raise ValueError(f"--csv {csv_path}: every row must be 'path,label' (bad data rows: {bad[:5]}).")
+    return [(row[0].strip(), row[1].strip()) for row in rows]
+
+
+def resolve_labels(items: Sequence[tuple[str, str]], label_map: dict[str, str]) -> list[tuple[str, str]]:
+    """Map every folder/CSV name to a canonical emotion; all unknown names are reported at once."""
+    def lookup(name: str) -> str | None:
+        try:
+            return label_map.get(fold(name)) or normalize(name)
+        except ValueError:
+            return None
+
+    resolved = {name: lookup(name) for name in dict.fromkeys(name for _, name in items)}
+    unknown = [name for name, label in resolved.items() if label is None]
+    if unknown:
+        example = ",".join(f"{name}=<emotion>" for name in unknown[:3])
+        raise ValueError(f"Unknown class names {unknown}: not an emotion or alias known to unifer.labels. Map them "
+                         f"with --label-map '{example}' (or a JSON file), using {', '.join(CANONICAL_EMOTIONS)}.")
+    return [(path, resolved[name]) for path, name in items]
+
+
+def _read_all(images_root: Path, items: Sequence[tuple[str, str]]) -> None:
+    """Fail before writing anything if an image is missing or unreadable, naming the first ones."""
+    bad = []
+    for path, _ in items:
+        try:
+            read_image(image_file(images_root, path))
+        except BadImage as err:
+            bad.append(f"{err.path} ({err.reason})")
+    if bad:
+        raise FileNotFoundError(f"{len(bad)} of {len(items)} images are missing or unreadable: "
+                                f"{'; '.join(bad[:5])}. Fix or remove them (paths are relative to --images-root "
+                                f"{images_root}); nothing was written.")
+
+
+def canonical_order(emotions: Iterable[str]) -> tuple[str, ...]:
+    """The distinct canonical ``emotions`` in ``CANONICAL_EMOTIONS`` order (the order candidates are listed in)."""
+    present = set(emotions)
+    return tuple(e for e in CANONICAL_EMOTIONS if e in present)
+
+
+def ingest(images_root: str | Path, out_dir: str | Path, *, csv_path: str | Path | None = None,
+           label_map: str | Path | None = None, name: str | None = None, fmt: str = "ferbench",
+           max_shard_bytes: int = MAX_SHARD_BYTES) -> dict[str, Any]:
+    """Write the user's labelled images as a FERBench-format benchmark (config ``name``, split ``test``) or as
+    RLVR rows (config ``name``, split ``train``), with a card; returns rows per class and the card path."""
+    images_root = Path(images_root)
+    if fmt not in FORMATS:
+        raise ValueError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}.")
+    if not images_root.is_dir():
+        raise FileNotFoundError(f"--images-root {images_root} is not a directory.")
+    if csv_path is not None and not Path(csv_path).is_file():
+        raise FileNotFoundError(f"--csv {csv_path} not found.")
+    raw = read_csv(Path(csv_path)) if csv_path else scan_folders(images_root)
+    items = resolve_labels(raw, parse_label_map(label_map))
+    _read_all(images_root, items)
+
+    name = name or fold(images_root.resolve().name).replace(" ", "_")
+    candidates = canonical_order(label for _, label in items)
+    question = fer_question(candidates)
+    benchmark = fmt == "ferbench"
+    split, features = ("test", benchmark_features(candidates)) if benchmark else ("train", RLVR_FEATURES)
+    counts: Counter = Counter()
+    with ShardWriter(out_dir, name, split, features, max_shard_bytes=max_shard_bytes) as writer:
+        for i, (path, label) in enumerate(items):
+            image = read_image(image_file(images_root, path), verify=False)  # verified above
+            writer.write(benchmark_example(f"{name}-{i:05d}", name, image, f"/{path.lstrip('/')}", label,
+                                           candidates, question)
+                         if benchmark else rlvr_example(question, label, image))
+            counts[label] += 1
+    source = f"--csv {csv_path}" if csv_path else "class sub-folders"
+    body = _ingest_card(name, fmt, writer.output.num_examples, counts, candidates, images_root, source)
+    card = write_card(out_dir, [writer.output], name, body, pretty_name=name, license="other",
+                      task_categories=["image-classification", "visual-question-answering"],
+                      size_categories=size_category(writer.output.num_examples))
+    return {"rows": dict(counts), "candidates": candidates, "card": card}
+
+
+def _ingest_card(name: str, fmt: str, rows: int, counts: Counter, candidates: Sequence[str], images_root: Path,
+                 source: str) -> str:
+    shape = ("FERBench format (split `test`): usable as an evaluation benchmark" if fmt == "ferbench"
+             else "RLVR rows (split `train`): `prompt`, `image`, `solution`, `candidate_labels`")
+    return f"""
+# {name}
+
+{rows:,} labelled face images from `{images_root}` ({source}), written by `unifer data ingest` in {shape}.
+Candidate labels: {", ".join(candidates)}. The images belong to their owners; check their licence before sharing.
+
+```python
+from datasets import load_dataset
+ds = load_dataset("path/or/hub-id", "{name}")
+```
+
+{histogram_table(counts, candidates)}
+"""

@@ -1,0 +1,264 @@
+"""Writing a dataset folder that ``datasets.load_dataset`` reads with no code, locally or from the Hub.
+
+datasets >= 4 refuses loading scripts, so each builder writes Parquet shards under
+``<config>/<split>-XXXXX-of-NNNNN.parquet`` plus a ``README.md`` whose YAML ``configs:`` map configs to shards and
+whose ``dataset_info:`` records features and sizes. The Parquet schema carries the Hugging Face feature metadata
+(``Image``, ``ClassLabel``), so images decode and labels keep their names after loading.
+"""
+from __future__ import annotations
+
+import io
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import datasets
+import pyarrow as pa
+import pyarrow.parquet as pq
+from datasets.info import DatasetInfosDict
+from datasets.utils.metadata import MetadataConfigs
+from huggingface_hub import DatasetCardData
+from PIL import Image
+
+#: The Hub's own default Parquet shard size.
+MAX_SHARD_BYTES = 500 * 2**20
+#: A row group is the unit held in memory while writing: at most this many rows ...
+ROW_GROUP_ROWS = 1000
+#: ... or this many bytes (large images), whichever comes first.
+ROW_GROUP_BYTES = 32 * 2**20
+
+CITATION = """@misc{zhang2025rethinkingfacialexpressionrecognition,
+  title={Rethinking Facial Expression Recognition in the Era of Multimodal Large Language Models: Benchmark,
+         Datasets, and Beyond},
+  author={Fan Zhang and Haoxuan Li and Shengju Qian and Xin Wang and Zheng Lian and Hao Wu and Zhihong Zhu and
+          Yuan Gao and Qiankun Li and Yefeng Zheng and Zhouchen Lin and Pheng-Ann Heng},
+  year={2025},
+  eprint={2511.00389},
+  archivePrefix={arXiv},
+  primaryClass={cs.CV},
+  url={https://arxiv.org/abs/2511.00389},
+}"""
+
+
+class BadImage(ValueError):
+    """An image that cannot go into a dataset; ``reason`` is ``image_missing`` or ``image_unreadable``."""
+
+    def __init__(self, reason: str, path: Path, detail: str):
+        self.reason, self.path, self.detail = reason, Path(path), detail
+        super().__init__(f"{reason}: {path} ({detail})")
+
+
+def image_file(images_root: str | Path, image_path: str) -> Path:
+    """Where an index's ``image_path`` lies under ``images_root`` (official paths start with ``/``)."""
+    return Path(images_root) / image_path.lstrip("/")
+
+
+def read_image(path: str | Path, *, verify: bool = True) -> dict[str, Any]:
+    """The file's bytes, unchanged, as a ``datasets.Image`` value; raises ``BadImage`` if missing or (with
+    ``verify``) not an image."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:  # absent, a directory, or not readable
+        raise BadImage("image_missing", path, err.strerror or type(err).__name__) from None
+    if not verify:
+        return {"bytes": data, "path": path.name}
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()  # header (and PNG chunk checksums) only: cheap, no full decode
+    except Exception as err:  # PIL signals corrupt files with many exception types
+        raise BadImage("image_unreadable", path, f"{type(err).__name__}: {err}") from None
+    return {"bytes": data, "path": path.name}
+
+
+@dataclass
+class SplitOutput:
+    """What a ``ShardWriter`` wrote: one split of one config."""
+
+    config: str
+    split: str
+    features: datasets.Features
+    num_examples: int = 0
+    num_bytes: int = 0
+    files: list[str] = field(default_factory=list)
+
+
+def _image_bytes(value: Any) -> int:
+    """Bytes held by an image value or a list of them (what makes a buffered row group large)."""
+    if isinstance(value, Mapping):
+        return len(value.get("bytes") or b"")
+    if isinstance(value, (list, tuple)):
+        return sum(_image_bytes(v) for v in value)
+    return 0
+
+
+def _image_columns(features: datasets.Features) -> list[str]:
+    return [name for name, feature in features.items()
+            if isinstance(feature, datasets.Image)
+            or (isinstance(feature, datasets.List) and isinstance(feature.feature, datasets.Image))]
+
+
+class ShardWriter:
+    """Stream examples into ``<out_dir>/<config>/<split>-XXXXX-of-NNNNN.parquet``, shards of bounded size.
+
+    Only one row group is buffered, so memory stays flat however many rows pass through. Shards are written under
+    hidden temporary names and renamed when the count is known; leaving the ``with`` block by an exception removes
+    them, and a successful close replaces shards of an earlier build of the same split.
+    """
+
+    def __init__(self, out_dir: str | Path, config: str, split: str, features: datasets.Features, *,
+                 max_shard_bytes: int = MAX_SHARD_BYTES, row_group_rows: int = ROW_GROUP_ROWS,
+                 row_group_bytes: int = ROW_GROUP_BYTES):
+        self.folder = Path(out_dir) / config
+        self.output = SplitOutput(config, split, features)
+        self._schema = features.arrow_schema  # carries the HF feature metadata into every Parquet file
+        self._image_columns = _image_columns(features)
+        self._limits = (max_shard_bytes, row_group_rows, row_group_bytes)
+        self._rows: list[dict[str, Any]] = []
+        self._row_bytes = 0
+        self._writer: pq.ParquetWriter | None = None
+        self._shard_bytes = 0
+        self._partials: list[Path] = []
+
+    def __enter__(self) -> "ShardWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._abort()
+
+    def write(self, example: Mapping[str, Any]) -> None:
+        """Buffer one example (decoded form, as ``Features.encode_example`` takes it); flush a full row group."""
+        self._rows.append(example)
+        self._row_bytes += sum(_image_bytes(example[name]) for name in self._image_columns)
+        max_shard, max_rows, max_bytes = self._limits
+        # Flushing when the shard's remaining room is used up keeps shards within about one row of their bound.
+        if len(self._rows) >= max_rows or self._row_bytes >= min(max_bytes, max_shard - self._shard_bytes):
+            self._flush()
+
+    def _open_shard(self) -> pq.ParquetWriter:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f".{self.output.split}-{len(self._partials):05d}.parquet.partial"
+        self._partials.append(path)
+        return pq.ParquetWriter(path, self._schema)
+
+    def _flush(self) -> None:
+        # Column-wise encoding is several times faster than encoding row by row.
+        features = self.output.features
+        columns = features.encode_batch({name: [row[name] for row in self._rows] for name in features})
+        table = pa.Table.from_pydict(columns, schema=self._schema)
+        self._rows, self._row_bytes = [], 0
+        if self._writer is None:
+            self._writer = self._open_shard()
+        self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
+        self._shard_bytes += table.nbytes
+        self.output.num_examples += table.num_rows
+        self.output.num_bytes += table.nbytes
+        if self._shard_bytes >= self._limits[0]:
+            self._writer.close()
+            self._writer, self._shard_bytes = None, 0
+
+    def close(self) -> SplitOutput:
+        # An empty split still gets one (empty) shard, so the config stays loadable.
+        if self._rows or not self._partials:
+            self._flush()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        split = self.output.split
+        for stale in self.folder.glob(f"{split}-*.parquet"):
+            stale.unlink()
+        total = len(self._partials)
+        for i, partial in enumerate(self._partials):
+            final = self.folder / f"{split}-{i:05d}-of-{total:05d}.parquet"
+            partial.rename(final)
+            self.output.files.append(final.name)
+        self._partials = []
+        return self.output
+
+    def _abort(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        for partial in self._partials:
+            partial.unlink(missing_ok=True)
+        self._partials = []
+
+
+def write_jsonl(path: Path, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Write ``rows`` as JSON lines; with no rows, remove ``path`` instead (no stale report from an older build)."""
+    rows = list(rows)
+    if not rows:
+        path.unlink(missing_ok=True)
+        return 0
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return len(rows)
+
+
+def size_category(num_rows: int) -> str:
+    """The Hub's ``size_categories`` bucket for a row count."""
+    for bound, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+                        (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")):
+        if num_rows < bound:
+            return name
+    return "n>10M"
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(f"{cell:,}" if isinstance(cell, int) else str(cell) for cell in row) + " |"
+              for row in rows]
+    return "\n".join(lines)
+
+
+def histogram_table(counts: Counter, order: Sequence[str], header: str = "label") -> str:
+    """Counts per class in ``order`` (classes with no rows shown as 0)."""
+    return markdown_table((header, "rows"), ((name, counts.get(name, 0)) for name in order))
+
+
+def card_yaml(outputs: Sequence[SplitOutput], default: str, **metadata: Any) -> str:
+    """The card's YAML: ``configs:`` (data files per split, ``default``), ``dataset_info:`` and ``metadata``."""
+    card = DatasetCardData(**metadata)
+    by_config: dict[str, list[SplitOutput]] = {}
+    for output in outputs:
+        by_config.setdefault(output.config, []).append(output)
+    MetadataConfigs({
+        name: {"data_files": [{"split": o.split, "path": f"{name}/{o.split}-*.parquet"} for o in splits],
+               **({"default": True} if name == default else {})}
+        for name, splits in by_config.items()
+    }).to_dataset_card_data(card)
+    DatasetInfosDict({
+        name: datasets.DatasetInfo(
+            features=splits[0].features,
+            splits=datasets.SplitDict({o.split: datasets.SplitInfo(o.split, o.num_bytes, o.num_examples)
+                                       for o in splits}),
+            dataset_size=sum(o.num_bytes for o in splits),
+        )
+        for name, splits in by_config.items()
+    }).to_dataset_card_data(card)
+    return card.to_yaml()
+
+
+def write_card(out_dir: str | Path, outputs: Sequence[SplitOutput], default: str, body: str,
+               **metadata: Any) -> Path:
+    """Write ``README.md``: YAML front matter (see ``card_yaml``) then the markdown ``body``."""
+    path = Path(out_dir) / "README.md"
+    path.write_text(f"---\n{card_yaml(outputs, default, **metadata)}\n---\n\n{body.strip()}\n", encoding="utf-8")
+    return path
+
+
+def push_to_hub(folder: str | Path, repo_id: str, *, private: bool = False) -> str:
+    """Upload a built folder as a Hub dataset repository (created if needed); returns the commit URL."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+    commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="dataset",
+                               commit_message="Upload dataset built with unifer data build")
+    return commit.commit_url

@@ -1,0 +1,116 @@
+"""``unifer data``: build FERBench, UniFER-CoT/RLVR and SynFER, or ingest your own labelled images, as dataset
+folders that ``datasets.load_dataset(folder, config)`` reads with no code (and ``--push-to-hub`` uploads)."""
+from __future__ import annotations
+
+import argparse
+
+
+def _push(args, folder) -> None:
+    if args.push_to_hub:
+        from .data.publish import push_to_hub
+
+        print(f"pushed: {push_to_hub(folder, args.push_to_hub, private=args.private)}")
+
+
+def run_ferbench(args) -> int:
+    from .data.ferbench import build
+
+    result = build(args.images_root, args.out, subsets=args.subsets, index_dir=args.index_dir,
+                   allow_missing=args.allow_missing)
+    rows = ", ".join(f"{config} {n:,}" for config, n in result["rows"].items())
+    skipped = f"; skipped {len(result['skipped'])} (see skipped.jsonl)" if result["skipped"] else ""
+    print(f"FERBench -> {args.out}: {rows}{skipped}")
+    _push(args, args.out)
+    return 0
+
+
+def run_released(args) -> int:
+    from .data.cot_rlvr import build
+
+    report = build(args.kind, args.json, args.images_root, args.out, progress=True)
+    print(report.summary())
+    _push(args, args.out)
+    return 0
+
+
+def run_synfer(args) -> int:
+    from .data.synfer_dataset import build_synfer
+
+    result = build_synfer(args.out, n_per_class=args.n_per_class, seed=args.seed, size=args.size,
+                          emotions=args.emotions, test_per_class=args.test_per_class, num_proc=args.num_proc)
+    rows = ", ".join(f"{config} {n:,}" for config, n in result["rows"].items())
+    print(f"SynFER (SYNTHETIC) -> {args.out}: {rows} in {result['seconds']:.1f}s "
+          f"({result['faces_per_s']:.0f} faces/s)")
+    _push(args, args.out)
+    return 0
+
+
+def run_ingest(args) -> int:
+    from .data.ingest import ingest
+
+    result = ingest(args.images_root, args.out, csv_path=args.csv, label_map=args.label_map, name=args.name,
+                    fmt=args.format)
+    rows = ", ".join(f"{label} {n:,}" for label, n in result["rows"].items())
+    print(f"ingested -> {args.out} ({args.format}): {rows}")
+    _push(args, args.out)
+    return 0
+
+
+def _hub_options() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--push-to-hub", metavar="REPO", help="upload the folder to this Hub dataset repository")
+    parent.add_argument("--private", action="store_true", help="create the Hub repository as private")
+    return parent
+
+
+def add_parser(subparsers) -> None:
+    from .labels import SUBSETS
+
+    hub = _hub_options()
+    data = subparsers.add_parser("data", help="build or ingest datasets (Parquet + dataset card)")
+    actions = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    build = actions.add_parser("build", help="build FERBench, UniFER-CoT/RLVR or SynFER")
+    kinds = build.add_subparsers(dest="kind", metavar="DATASET", required=True)
+
+    ferbench = kinds.add_parser("ferbench", parents=[hub], help="FERBench from the official index + your images")
+    ferbench.add_argument("--images-root", required=True,
+                          help="folder holding RAF-DB/, FERPlus/, AffectNet/, SFEW-2.0/ as in the official paths")
+    ferbench.add_argument("--out", required=True, help="output folder")
+    ferbench.add_argument("--index-dir", help="local copies of the official *_qa.json files (default: download)")
+    ferbench.add_argument("--subsets", nargs="+", choices=SUBSETS, default=list(SUBSETS), metavar="SUBSET",
+                          help=f"subsets to build (default: all of {', '.join(SUBSETS)})")
+    ferbench.add_argument("--allow-missing", action="store_true",
+                          help="skip missing/unreadable images (listed in skipped.jsonl) instead of failing")
+    ferbench.set_defaults(handler=run_ferbench)
+
+    for kind, title, fields in (("cot", "UniFER-CoT-230K", "image_path, question, response"),
+                                ("rlvr", "UniFER-RLVR-360K", "image_path, problem, solution")):
+        released = kinds.add_parser(kind, parents=[hub], help=f"{title} from the released JSON + your images")
+        released.add_argument("--json", required=True, help=f"released JSON list or JSONL with {fields}")
+        released.add_argument("--images-root", required=True, help="folder the rows' image_path values are under")
+        released.add_argument("--out", required=True, help="output folder")
+        released.set_defaults(handler=run_released)
+
+    syn = kinds.add_parser("synfer", parents=[hub], help="SYNTHETIC SynFER faces: benchmark, cot and rlvr configs")
+    syn.add_argument("--out", required=True, help="output folder")
+    syn.add_argument("--n-per-class", type=int, required=True, help="training faces per emotion (cot and rlvr)")
+    syn.add_argument("--test-per-class", type=int, help="benchmark faces per emotion (default: n-per-class // 4)")
+    syn.add_argument("--seed", type=int, default=0)
+    syn.add_argument("--size", type=int, default=224, help="image side in pixels (default: %(default)s)")
+    syn.add_argument("--emotions", nargs="+", help="emotions to draw (default: all eight)")
+    syn.add_argument("--num-proc", type=int, help="drawing processes (default: CPU count, at most 8)")
+    syn.set_defaults(handler=run_synfer)
+
+    ing = actions.add_parser("ingest", parents=[hub], help="your labelled images as a benchmark or RLVR rows")
+    ing.add_argument("--images-root", required=True, help="folder with one sub-folder per class (or see --csv)")
+    ing.add_argument("--csv", help="CSV of path,label rows (paths relative to --images-root) instead of folders")
+    ing.add_argument("--label-map", help="JSON file or 'folder=emotion,folder=emotion' (default: folder names "
+                                         "read as emotions or their aliases)")
+    ing.add_argument("--out", required=True, help="output folder")
+    ing.add_argument("--name", help="dataset / config name (default: the images folder's name)")
+    ing.add_argument("--format", choices=("ferbench", "rlvr"), default="ferbench",
+                     help="benchmark rows (split test) or RLVR training rows (split train)")
+    ing.set_defaults(handler=run_ingest)
+
+    from .data.curation import add_curate_parser  # curate-cot's options live with its code
+    add_curate_parser(actions)
