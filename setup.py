@@ -20,7 +20,7 @@ EXTRAS = {
     "train": ["trl>=1.0", "datasets>=4.0", "accelerate>=1.10", "peft>=0.17", "evaluate>=0.4.6",
               "scikit-learn>=1.5", "matplotlib>=3.8", "pyarrow>=18", "pyyaml>=6", "ijson>=3.2", "httpx>=0.27"],
     "vllm": ["vllm>=0.11"],
-    "space": ["gradio>=5.0", "gradio_client>=1.0"],
+    "space": ["gradio>=6.0", "gradio_client>=2.0", "scikit-learn>=1.5"],
     "dev": ["pytest>=8", "pytest-timeout>=2.3", "playwright>=1.50"],
 }
 

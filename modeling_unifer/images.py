@@ -37,6 +37,8 @@ def load_image(source: Any, *, name: str = "image") -> Image.Image:
         raise
     except FileNotFoundError as err:
         raise ImageInputError(f"{name}: file not found: {err.filename}") from None
+    except Image.DecompressionBombError:
+        raise ImageInputError(f"{name}: larger than {MAX_PIXELS:,} pixels; downscale it first.") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise ImageInputError(f"{name}: not a readable image ({type(err).__name__}: {err}). "
                               "Give a PNG/JPEG/WebP file, bytes, a PIL image or an HxW(xC) uint8 array.") from None

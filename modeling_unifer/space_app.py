@@ -1,0 +1,314 @@
+"""The UniFER Gradio demo (the Hugging Face Space): upload a face, watch the model reason, read its answer.
+
+``build_demo()`` returns the Blocks app and ``launch(demo)`` serves it; ``space/app.py`` and ``unifer space`` are
+thin launchers around these two. All FER logic (labels, prompt, image preparation, parsing, scoring) comes from the
+package: this module only wires it to widgets.
+
+Environment: ``UNIFER_MODEL`` (default: the published UniFER-7B), ``UNIFER_QUICKSTART_MODEL`` (fallback, default
+``quickstart_out/final-model``), ``UNIFER_RESULTS_DIR`` (leaderboard, default ``space/results``),
+``UNIFER_MAX_NEW_TOKENS`` (default 1024).
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from threading import Thread
+from typing import Any, Callable, Iterator
+
+import gradio as gr
+import torch
+from PIL import Image
+
+from . import PUBLISHED_MODEL
+from .answers import extract_label, parse
+from .images import MAX_PIXELS, ImageInputError, load_image
+from .inference import FERRequest, TransformersEngine, make_requests
+from .labels import CANONICAL_EMOTIONS, SUBSET_LABELS, SUBSETS, validate_candidates
+
+try:  # On a ZeroGPU Space, `spaces.GPU` attaches a GPU for the duration of each call; elsewhere it is a no-op.
+    import spaces
+
+    gpu = spaces.GPU(duration=120)
+except ImportError:
+    def gpu(fn: Callable) -> Callable:
+        return fn
+
+# Smaller than this, an image cannot show a face the model could read (the model sees 224×224 resamples).
+MIN_FACE_SIDE = 32
+DEFAULT_MAX_NEW_TOKENS = 1024
+DEFAULT_RESULTS_DIR = "space/results"
+DEFAULT_QUICKSTART_MODEL = "quickstart_out/final-model"
+# Users beyond this many waiting requests are told the queue is full instead of waiting for minutes.
+QUEUE_SIZE = 64
+# Refused by Gradio at upload time, before any decoding; a face photo is far smaller.
+MAX_UPLOAD = "25mb"
+
+CANONICAL, CUSTOM = "canonical", "custom"
+PRESETS: dict[str, tuple[str, ...]] = {**SUBSET_LABELS, CANONICAL: CANONICAL_EMOTIONS}
+SUBSET_TITLES = {"rafdb": "RAF-DB", "ferplus": "FERPlus", "affectnet": "AffectNet", "sfew_2.0": "SFEW 2.0"}
+NO_ANSWER = "No parsable answer: the response does not name exactly one candidate in a single <answer> block."
+
+#: Headline FERBench accuracies (%) as published (arXiv 2511.00389); the paper used its own answer extraction.
+PAPER_RESULTS = (("UniFER-7B", 68.84), ("Gemini-2.5-Flash (best general MLLM)", 61.55))
+LEADERBOARD_HEADERS = ["model", "source", "overall accuracy (%)", *(f"{SUBSET_TITLES[s]} (%)" for s in SUBSETS),
+                       "extraction"]
+PAPER_SOURCE, LOCAL_SOURCE = "as reported by the paper", "this Space's run"
+
+TINY_NOTICE = ("⚠️ **Demo mode — tiny random model.** {why}This app is running a tiny, randomly initialised test "
+               "model, not UniFER-7B. It was never trained: its reasoning, answers and probabilities are "
+               "**meaningless**. It only shows how the demo works.")
+QUICKSTART_NOTICE = ("⚠️ **Demo mode — quickstart model** (`{path}`). {why}This model was trained only on "
+                     "**synthetic cartoon faces** (SynFER); do not expect sensible answers on real photos.")
+MODEL_NOTICE = "**Model:** `{path}`"
+
+THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="amber").set(
+    button_primary_background_fill="*primary_600", button_primary_background_fill_hover="*primary_700",
+    button_primary_text_color="white")
+CSS = """
+.notice {border-left: 4px solid #f59e0b; background: #fffbeb; padding: 8px 14px; border-radius: 6px;}
+.notice p {margin: 0; color: #78350f;}
+"""
+
+
+# ---------------------------------------------------------------------------------------------------- model
+
+def load_model(requested: str | None = None) -> tuple[TransformersEngine, str]:
+    """The engine to serve and the banner describing it.
+
+    ``requested`` (else ``UNIFER_MODEL``, else UniFER-7B) is tried first; when it cannot be loaded (offline, not
+    found, out of memory) the quickstart model, else a tiny random model built on the spot, keeps the demo up —
+    and the banner says so plainly."""
+    requested = requested or os.environ.get("UNIFER_MODEL") or PUBLISHED_MODEL
+    try:
+        return TransformersEngine(requested), _notice(requested)
+    except Exception as err:  # any load failure: fall back, and report it in the banner and the log
+        why = f"Could not load `{requested}` ({type(err).__name__}: {_first_line(err)}). "
+        print(f"unifer space: {why}Falling back.", file=sys.stderr)
+    quickstart = Path(os.environ.get("UNIFER_QUICKSTART_MODEL", DEFAULT_QUICKSTART_MODEL))
+    if quickstart.is_dir():
+        return TransformersEngine(quickstart), QUICKSTART_NOTICE.format(path=quickstart, why=why)
+    from .testing import build_tiny_unifer
+
+    return TransformersEngine(build_tiny_unifer(tempfile.mkdtemp(prefix="unifer-tiny-"))), TINY_NOTICE.format(why=why)
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).strip().splitlines() or [""])[0][:200]
+
+
+def _notice(path: str) -> str:
+    """A model asked for by path may still be the tiny test model: say so rather than present noise as answers."""
+    from .testing import TINY_MODEL_DESCRIPTION
+
+    readme = Path(path) / "README.md"
+    if readme.is_file() and readme.read_text(encoding="utf-8").startswith(TINY_MODEL_DESCRIPTION.splitlines()[0]):
+        return TINY_NOTICE.format(why="")
+    return MODEL_NOTICE.format(path=path)
+
+
+def stream_response(engine: TransformersEngine, request: FERRequest, max_new_tokens: int) -> Iterator[str]:
+    """Yield the response as it grows, token by token: ``generate`` runs in a thread feeding a text streamer."""
+    from transformers import TextIteratorStreamer
+
+    streamer = TextIteratorStreamer(engine.tokenizer, skip_prompt=True, skip_special_tokens=True)
+    inputs = engine.processor(text=[engine.prompt_text(request)], images=[request.image],
+                              return_tensors="pt").to(engine.model.device)
+    failures: list[Exception] = []
+
+    def generate() -> None:
+        try:
+            with torch.inference_mode():  # thread-local: must be entered in the generating thread
+                # Greedy, with the checkpoint's sampling defaults cleared (as the engine does).
+                engine.model.generate(**inputs, streamer=streamer, max_new_tokens=max_new_tokens, do_sample=False,
+                                      temperature=None, top_p=None, top_k=None)
+        except Exception as err:  # re-raised in the caller; ending the stream keeps the caller from waiting forever
+            failures.append(err)
+            streamer.end()
+
+    thread = Thread(target=generate, daemon=True)
+    thread.start()
+    text = ""
+    for chunk in streamer:
+        if chunk:  # the streamer also emits "" while a word is incomplete
+            text += chunk
+            yield text
+    thread.join()
+    if failures:
+        raise failures[0]
+
+
+# ---------------------------------------------------------------------------------------------------- inputs
+
+def candidate_labels(preset: str, custom: str | None) -> tuple[str, ...]:
+    """The candidates of a preset, or the custom comma-separated list (known emotions only, each once)."""
+    if preset == CUSTOM:
+        return validate_candidates([name.strip() for name in (custom or "").split(",") if name.strip()])
+    if preset not in PRESETS:
+        raise ValueError(f"Unknown label preset {preset!r}; choose one of {', '.join([*PRESETS, CUSTOM])}.")
+    return PRESETS[preset]
+
+
+def face_image(payload: Any) -> Image.Image:
+    """Open the uploaded image (Gradio's file payload, a path or a PIL image), refusing what cannot be a face.
+
+    Gradio's own decoding is bypassed (``preprocess=False``), so unreadable files reach the package's loader and
+    its messages; grayscale, RGBA and CMYK are converted later by ``prepare_image``."""
+    if payload is None:
+        raise ImageInputError("No image yet: upload a photo of a face, take one with the webcam, paste one from the "
+                              "clipboard, or click a synthetic example.")
+    source, name = payload, "image"
+    if isinstance(payload, dict):
+        source, name = payload.get("path"), payload.get("orig_name") or name
+    try:
+        image = load_image(source, name=name)
+    except Image.DecompressionBombError:  # raised by PIL before the package's own pixel check can run
+        raise ImageInputError(f"{name}: far larger than {MAX_PIXELS:,} pixels; downscale it first.") from None
+    if min(image.size) < MIN_FACE_SIDE:
+        raise ImageInputError(f"{name}: {image.width}×{image.height} px is too small to show a face; give an image "
+                              f"at least {MIN_FACE_SIDE}×{MIN_FACE_SIDE} px.")
+    return image
+
+
+def _input_error(err: Exception) -> gr.Error:
+    # gr.Error renders its message as HTML: escape it, since it can quote the user's own label text.
+    return gr.Error(html.escape(str(err), quote=False), title="Cannot classify this input", print_exception=False)
+
+
+# ---------------------------------------------------------------------------------------------------- leaderboard
+
+def leaderboard(results_dir: str | Path) -> tuple[list[list[str]], str]:
+    """Rows for the leaderboard table (best first) and a note on the results folder."""
+    rows = [[name, PAPER_SOURCE, f"{accuracy:.2f}", *["–"] * len(SUBSETS), "paper"]
+            for name, accuracy in PAPER_RESULTS]
+    skipped = []
+    for name, path in _metrics_files(Path(results_dir)):
+        try:
+            rows.append(_metrics_row(name, json.loads(path.read_text(encoding="utf-8"))))
+        # A stray or partial file must not hide the other rows.
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            skipped.append(f"`{path.relative_to(results_dir)}` ({type(err).__name__})")
+    rows.sort(key=lambda row: -float(row[2]))
+    note = (f"Runs of `unifer eval` are read from `{results_dir}` (one sub-folder with a `metrics.json`, or one "
+            "`<model>.json`, per model).")
+    if skipped:
+        note += f" Skipped unreadable files: {', '.join(skipped)}."
+    return rows, note
+
+
+def _metrics_files(results_dir: Path) -> list[tuple[str, Path]]:
+    """(model name, metrics file): ``<dir>/<model>/metrics.json`` and ``<dir>/<model>.json``."""
+    if not results_dir.is_dir():
+        return []
+    folders = [(path.parent.name, path) for path in sorted(results_dir.glob("*/metrics.json"))]
+    return folders + [(path.stem, path) for path in sorted(results_dir.glob("*.json"))]
+
+
+def _metrics_row(name: str, result: dict[str, Any]) -> list[str]:
+    from .scoring import summary_rows  # scoring needs scikit-learn: import it only when there is something to read
+
+    figures = dict(summary_rows(result))
+    per_subset = [f"{100 * figures[s]['accuracy']:.2f}" if s in figures else "–" for s in SUBSETS]
+    return [name, LOCAL_SOURCE, f"{100 * figures['overall']['accuracy']:.2f}", *per_subset, result["extraction"]]
+
+
+# ---------------------------------------------------------------------------------------------------- app
+
+def _write_examples(folder: Path) -> list[Path]:
+    """A few SynFER cartoon faces to try the demo with, without uploading a photo of anyone."""
+    from .data.synfer import draw_face
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for seed, emotion in enumerate(("happiness", "surprise", "sadness", "anger")):
+        path = folder / f"synfer_{emotion}.png"
+        draw_face(emotion, seed=seed + 3, size=224).save(path)
+        paths.append(path)
+    return paths
+
+
+def _preset_choices() -> list[tuple[str, str]]:
+    subsets = [(f"{SUBSET_TITLES[s]}: {', '.join(labels)}", s) for s, labels in SUBSET_LABELS.items()]
+    return [*subsets, ("8 canonical emotions", CANONICAL), ("Custom (comma-separated list)", CUSTOM)]
+
+
+def build_demo(model_path: str | None = None, *, examples_dir: str | Path | None = None,
+               results_dir: str | Path | None = None, max_new_tokens: int | None = None) -> gr.Blocks:
+    """The demo's Blocks. ``model_path``: see :func:`load_model`. ``results_dir``: leaderboard runs (default
+    ``UNIFER_RESULTS_DIR``, else ``space/results``). ``max_new_tokens``: default ``UNIFER_MAX_NEW_TOKENS``, else
+    1024. The model is loaded once, here."""
+    engine, notice = load_model(model_path)
+    max_new_tokens = max_new_tokens or int(os.environ.get("UNIFER_MAX_NEW_TOKENS", DEFAULT_MAX_NEW_TOKENS))
+    results_dir = results_dir or os.environ.get("UNIFER_RESULTS_DIR") or DEFAULT_RESULTS_DIR
+    examples = _write_examples(Path(examples_dir or tempfile.mkdtemp(prefix="unifer-space-examples-")))
+
+    @gpu
+    def run_model(request: FERRequest) -> Iterator[tuple[str, dict[str, float] | None]]:
+        # Everything that needs the accelerator, in one call: the streamed response, then the candidates' scores.
+        text = ""
+        for text in stream_response(engine, request, max_new_tokens):
+            yield text, None
+        yield text, engine.score_candidates([request], [text])[0]
+
+    def classify(image: Any, preset: str, custom: str | None) -> Iterator[tuple[Any, ...]]:
+        try:  # checked before any GPU time is taken
+            request = make_requests([face_image(image)], candidate_labels(preset, custom))[0]
+        except ValueError as err:  # ImageInputError is one too
+            raise _input_error(err) from None
+        for text, probabilities in run_model(request):
+            if probabilities is None:
+                yield text, "generating…", None, ""
+        label = extract_label(text, request.candidate_labels)
+        formed = ("yes: <think>…</think><answer>…</answer>" if parse(text).well_formed
+                  else "no: not exactly one <think> block followed by one <answer> block")
+        yield text, label or NO_ANSWER, probabilities, formed
+
+    with gr.Blocks(title="UniFER: facial expression recognition", delete_cache=(3600, 3600)) as demo:
+        gr.Markdown("# UniFER: facial expression recognition with a multimodal LLM\n"
+                    "Give a face and a set of candidate emotions: the model reasons about the face (streamed below), "
+                    "then answers with one label. Uploaded images are deleted from the server within two hours.")
+        gr.Markdown(notice, elem_classes="notice")
+        with gr.Tab("Classify"):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=1):
+                    image = gr.Image(sources=["upload", "webcam", "clipboard"], type="filepath", image_mode=None,
+                                     label="Face", height=300)
+                    preset = gr.Dropdown(_preset_choices(), value=CANONICAL, label="Candidate labels")
+                    custom = gr.Textbox(label="Custom labels", placeholder="e.g. happy, sad, neutral",
+                                        info="Known emotion names or their aliases, comma-separated, each once.",
+                                        visible=False)
+                    button = gr.Button("Classify expression", variant="primary")
+                    gr.Examples([[str(path)] for path in examples], [image], cache_examples=False,
+                                label="Synthetic example faces (SynFER cartoons, not real people)")
+                with gr.Column(scale=1):
+                    reasoning = gr.Textbox(label="Reasoning (streamed)", lines=10, max_lines=20, autoscroll=True)
+                    with gr.Row():
+                        answer = gr.Textbox(label="Answer (strict parse)")
+                        formed = gr.Textbox(label="Well-formed response?")
+                    probabilities = gr.Label(label="Probability of each candidate as the answer after this reasoning",
+                                             num_top_classes=len(CANONICAL_EMOTIONS), show_heading=False)
+            preset.change(lambda p: gr.Textbox(visible=p == CUSTOM), preset, custom, api_visibility="private",
+                          concurrency_limit=None)
+            # preprocess=False: the image payload reaches face_image untouched (see there).
+            button.click(classify, [image, preset, custom], [reasoning, answer, probabilities, formed],
+                         api_name="classify", preprocess=False)
+        with gr.Tab("Leaderboard"):
+            gr.Markdown("FERBench accuracy. Rows marked *as reported by the paper* are the published headline "
+                        "figures; the others are `unifer eval` runs found by this Space.")
+            rows, note = leaderboard(results_dir)
+            table = gr.Dataframe(rows, headers=LEADERBOARD_HEADERS, interactive=False, wrap=True)
+            note_md = gr.Markdown(note)
+            reload = gr.Button("Reload results")
+            reload.click(lambda: leaderboard(results_dir), None, [table, note_md], api_name="leaderboard",
+                         concurrency_limit=None)
+    return demo
+
+
+def launch(demo: gr.Blocks, **kwargs: Any) -> Any:
+    """Serve the demo. One generation runs at a time (the model is not shared between threads); other users wait
+    their turn in the queue. ``kwargs`` go to ``Blocks.launch`` (server_name, server_port, share, …)."""
+    queued = demo.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
+    return queued.launch(theme=THEME, css=CSS, max_file_size=MAX_UPLOAD, **kwargs)
