@@ -11,6 +11,12 @@ from typing import Callable, Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "unifer.info",
     "unifer.quickstart",
+    "unifer.score_cli",
+    "unifer.evaluation",
+    "unifer.model_card",
+    "unifer.train_cli",
+    "unifer.data_cli",
+    "unifer.space_cli",
 )
 
 

@@ -1,0 +1,183 @@
+"""Stage 1 of UniFER post-training: the chain-of-thought cold start, as a thin subclass of TRL's ``SFTTrainer``.
+
+What it adds to TRL:
+
+* faces are prepared like everywhere else in UniFER (:func:`unifer.images.prepare_image`: RGB, ``image_size``²);
+* ``loss_on="response"`` (default) trains on the assistant's response and its ``<|im_end|>`` only, using TRL's
+  assistant-only masking and dropping the newline TRL's template adds after ``<|im_end|>`` (never generated);
+  ``loss_on="all"`` is the official recipe: every token but padding and image placeholders;
+* raw CoT rows (``image_path``, ``question``, ``response``) are converted to TRL's conversational shape;
+* a ``max_length`` that would truncate a prompt (and with it image tokens) is refused up front.
+
+Run it with ``unifer train sft --config recipe.yaml`` or ``accelerate launch -m unifer.trainers.sft --config …``.
+"""
+from __future__ import annotations
+
+import itertools
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from datasets import Dataset, IterableDataset
+from PIL import Image
+from trl import SFTConfig, SFTTrainer
+from trl.data_utils import get_dataset_column_names
+
+from ..images import DEFAULT_IMAGE_SIZE, prepare_image
+from ..prompts import chat_messages
+
+LOSS_ON = ("response", "all")
+END_OF_TURN = "<|im_end|>"
+# Rows scanned for the longest prompt of a streamed dataset (a stream cannot be read to the end up front).
+STREAM_SCAN_ROWS = 1000
+
+
+@dataclass
+class UniFERSFTConfig(SFTConfig):
+    r"""[`~trl.SFTConfig`] for the UniFER CoT cold start.
+
+    Parameters:
+        loss_on (`str`, *optional*, defaults to `"response"`):
+            `"response"`: loss on the assistant response and its end-of-turn token only (system, prompt and image
+            tokens masked). `"all"`: the official UniFER recipe, every token but padding and image placeholders.
+        image_size (`int` or `None`, *optional*, defaults to `224`):
+            Faces are resized to `image_size`×`image_size` before the processor, as at evaluation. `None` keeps
+            the aspect ratio (the processor's pixel limits then apply).
+    """
+
+    loss_on: str = field(
+        default="response",
+        metadata={"help": "'response': loss on the assistant response only; 'all': every token but padding and "
+                          "image placeholders (the official UniFER recipe).", "choices": list(LOSS_ON)},
+    )
+    image_size: int | None = field(
+        default=DEFAULT_IMAGE_SIZE,
+        metadata={"help": "Resize faces to image_size x image_size before the processor (None keeps the aspect)."},
+    )
+
+    def __post_init__(self):
+        if self.loss_on not in LOSS_ON:
+            raise ValueError(f"loss_on={self.loss_on!r} is not supported; use one of {', '.join(LOSS_ON)}.")
+        if self.loss_on == "all" and self.assistant_only_loss:
+            raise ValueError("loss_on='all' trains on every token, which contradicts assistant_only_loss=True.")
+        # TRL's assistant-only masking (with its Qwen2.5-VL training template) does the response-only part.
+        self.assistant_only_loss = self.loss_on == "response"
+        super().__post_init__()
+
+
+def with_prepared_images(example: dict[str, Any], size: int | None) -> dict[str, Any]:
+    """A copy of a dataset row whose ``image`` / ``images`` went through :func:`prepare_image`."""
+    example = dict(example)
+    if example.get("image") is not None:
+        example["image"] = prepare_image(example["image"], size)
+    if example.get("images") is not None:
+        example["images"] = [prepare_image(image, size) for image in example["images"]]
+    return example
+
+
+def cot_example(row: dict[str, Any]) -> dict[str, Any]:
+    """A raw CoT row (``image_path``, ``question``, ``response``) in TRL's conversational shape; the image is
+    loaded (and prepared) by the collator."""
+    return {"messages": chat_messages(None, row["question"], response=row["response"]),
+            "images": [row["image_path"]]}
+
+
+def as_cot_dataset(dataset: Dataset | IterableDataset | None) -> Dataset | IterableDataset | None:
+    """The dataset in the CoT shape (``messages``, ``images``), converting raw rows if needed."""
+    if dataset is None or "messages" in get_dataset_column_names(dataset):
+        return dataset
+    return dataset.map(cot_example, remove_columns=get_dataset_column_names(dataset))
+
+
+@dataclass
+class FERCollator:
+    """Wraps TRL's vision collator: prepares every face, then removes the labels nothing should learn."""
+
+    collator: Callable[[list[dict[str, Any]]], dict[str, Any]]
+    image_size: int | None
+    placeholder_ids: list[int]  # image/video pad tokens: their embeddings are replaced by vision features
+    end_of_turn_id: int | None = None  # set for response-only loss: the token after it is template, not response
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = self.collator([with_prepared_images(example, self.image_size) for example in examples])
+        input_ids, labels = batch["input_ids"], batch["labels"]
+        labels[torch.isin(input_ids, torch.tensor(self.placeholder_ids))] = -100
+        if self.end_of_turn_id is not None:
+            labels[:, 1:][input_ids[:, :-1] == self.end_of_turn_id] = -100
+        return batch
+
+
+class UniFERSFTTrainer(SFTTrainer):
+    """[`~trl.SFTTrainer`] for UniFER's CoT cold start; see the module docstring for what it adds."""
+
+    _tag_names = ["trl", "sft", "unifer"]
+
+    def __init__(self, model, args: UniFERSFTConfig | None = None, train_dataset=None, eval_dataset=None,
+                 **kwargs):
+        args = UniFERSFTConfig() if args is None else args
+        if not isinstance(args, UniFERSFTConfig):
+            raise TypeError(f"args must be a UniFERSFTConfig (it carries loss_on and image_size), "
+                            f"got {type(args).__name__}.")
+        if isinstance(eval_dataset, dict):
+            eval_dataset = {name: as_cot_dataset(dataset) for name, dataset in eval_dataset.items()}
+        else:
+            eval_dataset = as_cot_dataset(eval_dataset)
+        super().__init__(model, args=args, train_dataset=as_cot_dataset(train_dataset), eval_dataset=eval_dataset,
+                         **kwargs)
+        processor = self.processing_class
+        placeholders = [getattr(processor, f"{kind}_token_id", None) for kind in ("image", "video")]
+        self.data_collator = FERCollator(
+            self.data_collator, args.image_size, [i for i in placeholders if i is not None],
+            processor.tokenizer.convert_tokens_to_ids(END_OF_TURN) if args.loss_on == "response" else None,
+        )
+        self._check_max_length(self.train_dataset)
+
+    def _check_max_length(self, dataset: Dataset | IterableDataset) -> None:
+        """Refuse a ``max_length`` that truncation would cut a prompt with: truncation keeps the start, so the
+        system turn, the image tokens and the question must all fit, plus at least one response token."""
+        if self.args.max_length is None or self.args.image_size is None:
+            return  # no truncation, or image token counts that vary per face
+        needed, image_end, per_image = prompt_token_counts(dataset, self.processing_class, self.args.image_size)
+        if self.args.max_length <= needed:
+            cut = "its image tokens" if self.args.max_length < image_end else "its question"
+            raise ValueError(
+                f"max_length={self.args.max_length} would truncate the longest prompt ({needed} tokens, "
+                f"{per_image} image tokens per {self.args.image_size}×{self.args.image_size} face) and cut {cut}: "
+                f"truncation keeps the start of each sequence. Set max_length to at least {needed + 1} (the prompt "
+                f"plus one response token), or to None to disable truncation."
+            )
+
+
+def prompt_token_counts(dataset: Dataset | IterableDataset, processor, image_size: int) -> tuple[int, int, int]:
+    """Tokens of the longest prompt with its faces at ``image_size``, tokens up to the end of its last image, and
+    image tokens per face. Only text is read: every face has the same size, so one blank face gives the count."""
+    blank = Image.new("RGB", (image_size, image_size))
+    image_token = processor.image_token
+    per_image = int((processor(text=[image_token], images=[blank], return_tensors="pt")["input_ids"]
+                     == processor.image_token_id).sum())
+
+    def tokens(text: str) -> int:
+        # Each image placeholder in the text is one token; the processor expands it to ``per_image``.
+        ids = processor.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return len(ids) + text.count(image_token) * (per_image - 1)
+
+    rows = dataset.select_columns(["messages"])
+    if isinstance(rows, IterableDataset):
+        rows = itertools.islice(rows, STREAM_SCAN_ROWS)
+    prompts = {repr(prompt): prompt for prompt in (_prompt_messages(row["messages"]) for row in rows)}
+    longest = max((processor.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+                   for prompt in prompts.values()), key=tokens)
+    image_end = tokens(longest[:longest.rindex(image_token) + len(image_token)]) if image_token in longest else 0
+    return tokens(longest), image_end, per_image
+
+
+def _prompt_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The conversation up to (without) its final assistant turn."""
+    return messages[:-1] if messages and messages[-1]["role"] == "assistant" else messages
+
+
+if __name__ == "__main__":
+    from ..train_cli import main
+
+    sys.exit(main(["sft", *sys.argv[1:]]))
