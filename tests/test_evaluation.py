@@ -123,3 +123,19 @@ def test_model_card_carries_the_results(reference_run, tiny_model_path, tmp_path
     assert "model-index:" in text and "base_model: Qwen/Qwen2.5-VL-7B-Instruct" in text
     assert "pipeline_tag: image-text-to-text" in text and "Synthetic demo model" in text
     assert f"{result['accuracy']:.4f}" in text
+
+
+def test_two_process_accelerate_run_shards_and_merges(tiny_model_path, benchmark, reference_run, tmp_path):
+    """`accelerate launch --num_processes 2 -m unifer.cli eval` on CPU: each rank writes its own shard, rank 0
+    merges them into the same predictions an unsharded run makes."""
+    out, result = reference_run
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               "-m", "unifer.cli", "eval", "--model", str(tiny_model_path), "--benchmark", str(benchmark),
+               "--config", "benchmark", "--max-new-tokens", "12", "--bootstrap", "200", "--probabilities",
+               "--output-dir", str(tmp_path)]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert not list(tmp_path.glob("predictions.rank*.jsonl"))  # merged and removed
+    assert records(tmp_path / "predictions.jsonl") == records(out / "predictions.jsonl")
+    assert json.loads((tmp_path / "metrics.json").read_text())["accuracy"] == result["accuracy"]
