@@ -73,11 +73,10 @@ def build_model(path: Path, plan: Plan, seed: int) -> Path:
 
 def train_stage(stage: str, model: Path, data: Path, out: Path, plan: Plan, seed: int) -> Path:
     """One stage through the same entry point as ``unifer train``: recipe + overrides."""
+    from . import trainers
     from .train_cli import main as train_main
 
-    recipe = Path(__file__).resolve().parent / "trainers" / "recipes" / f"quickstart_{stage}.yaml"
-    if not recipe.exists():  # editable checkout: trainers/ sits beside modeling_unifer/
-        recipe = Path(__file__).resolve().parents[1] / "trainers" / "recipes" / f"quickstart_{stage}.yaml"
+    recipe = Path(trainers.__file__).parent / "recipes" / f"{stage}_quickstart.yaml"
     settings = plan.sft if stage == "sft" else plan.grpo
     overrides = [f"--{key}={value}" for key, value in settings.items()]
     train_main([stage, "--config", str(recipe), f"--model_name_or_path={model}", f"--dataset_name={data}",
