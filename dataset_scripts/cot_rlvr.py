@@ -13,7 +13,6 @@ the build: it is counted by reason (``REASONS``) and written to ``rejected.jsonl
 from __future__ import annotations
 
 import json
-import re
 import shlex
 from collections import Counter
 from dataclasses import dataclass
@@ -24,8 +23,8 @@ from typing import Any, Callable, Iterator, Mapping
 import datasets
 
 from ..answers import extract_label, parse
-from ..labels import normalize, to_candidate, validate_candidates
-from ..prompts import chat_messages
+from ..labels import normalize, to_candidate
+from ..prompts import candidates_in_question, chat_messages
 from .publish import (CITATION, MAX_SHARD_BYTES, BadImage, ShardWriter, SplitOutput, image_file, markdown_table,
                       read_image, size_category, write_card)
 
@@ -40,7 +39,6 @@ REASONS: tuple[str, ...] = (
     "answer_unparsable",        # CoT response without exactly one candidate label in a single <answer> block
 )
 
-_CANDIDATES = re.compile(r"candidate labels:\s*([^.]*)\.", re.IGNORECASE)
 _MESSAGES = datasets.List({
     "role": datasets.Value("string"),
     "content": datasets.List({"type": datasets.Value("string"), "text": datasets.Value("string")}),
@@ -64,16 +62,13 @@ class Rejected(ValueError):
 
 @lru_cache(maxsize=256)  # a released file repeats a handful of questions hundreds of thousands of times
 def parse_candidates(text: str) -> tuple[str, ...]:
-    """The comma-separated list after "candidate labels:" up to the period, validated.
+    """The item's candidates (``prompts.candidates_in_question``), or a ``Rejected`` row.
 
     >>> parse_candidates("Please select from the following candidate labels: happy, sad. Then answer.")
     ('happy', 'sad')
     """
-    match = _CANDIDATES.search(text)
-    if match is None:
-        raise Rejected("candidates_unparsable", "no 'candidate labels: a, b, c.' list in the text")
     try:
-        return validate_candidates([name.strip() for name in match.group(1).split(",")])
+        return candidates_in_question(text)
     except ValueError as err:
         raise Rejected("candidates_unparsable", str(err)) from None
 

@@ -30,6 +30,8 @@ _ANSWER_CLOSE = re.compile(r"</answer>", re.IGNORECASE)
 # subset), and the SFEW 2.0 per-subset script's case-sensitive, newline-spanning variant.
 _PAPER_ANSWER = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.IGNORECASE)
 _PAPER_SFEW_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+# The official UniFER GRPO reward's pattern: first block, newlines allowed, tags case-sensitive.
+_OFFICIAL_REWARD_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 
 # Words that may surround the label in a strict answer without changing its meaning. Hedges ("maybe", "or"),
 # negations ("not", "no") and anything else are deliberately absent: a word outside this set voids the answer.
@@ -92,6 +94,28 @@ def parse(text: str) -> ParsedResponse:
         answer=_single_answer(text),
         well_formed=is_well_formed(text),
     )
+
+
+def text_before_answer(text: str) -> str:
+    """The part of a response before its first ``<answer>`` tag (all of it when there is none): the reasoning a
+    candidate answer is scored after.
+
+    >>> text_before_answer("<think>Brows down.</think><answer>anger</answer>")
+    '<think>Brows down.</think>'
+    """
+    cut = text.lower().find("<answer>")
+    return text if cut < 0 else text[:cut]
+
+
+def official_answer_text(text: str) -> str:
+    """How the official UniFER reward reads a completion: the stripped first ``<answer>`` block (case-sensitive
+    tags, newlines allowed), or the whole stripped text when there is none.
+
+    >>> official_answer_text("<think>x</think><answer> happy </answer>"), official_answer_text(" sad ")
+    ('happy', 'sad')
+    """
+    match = _OFFICIAL_REWARD_ANSWER.search(text)
+    return (match.group(1) if match else text).strip()
 
 
 def _candidate_lookup(candidates: Sequence[str]) -> dict[str, str]:

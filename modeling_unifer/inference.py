@@ -13,7 +13,7 @@ from typing import Any, Iterator, Sequence
 import torch
 
 from . import modeling_unifer  # noqa: F401  (registers the unifer model type with the Auto classes)
-from .answers import extract_label, parse
+from .answers import extract_label, parse, text_before_answer
 from .images import DEFAULT_IMAGE_SIZE, prepare_image
 from .labels import normalize, validate_candidates
 from .prompts import chat_messages, fer_question
@@ -63,12 +63,6 @@ class FERPrediction:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def answer_prefix(text: str) -> str:
-    """The part of a response that precedes its answer: what a candidate answer is scored after."""
-    cut = text.lower().find("<answer>")
-    return text if cut < 0 else text[:cut]
 
 
 def make_requests(images: Sequence[Any], candidate_labels: Sequence[str], *, reasoning: bool = True,
@@ -154,7 +148,7 @@ class TransformersEngine:
         an item's probabilities never depend on which other items were scored with it."""
         results = []
         for request, response in zip(requests, responses):
-            prefix = self.prompt_text(request) + answer_prefix(response)
+            prefix = self.prompt_text(request) + text_before_answer(response)
             labels = request.candidate_labels
             logprobs = self._continuation_logprobs([prefix] * len(labels),
                                                    [f"<answer>{label}</answer>" for label in labels],

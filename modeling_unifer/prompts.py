@@ -1,6 +1,7 @@
 """The FERBench question and the chat-message form that model, harness, trainers and Space all send."""
 from __future__ import annotations
 
+import re
 from typing import Any, Sequence
 
 from .labels import validate_candidates
@@ -21,6 +22,9 @@ DIRECT_QUESTION_TEMPLATE = (
 
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 
+# The inverse of the templates: "candidate labels: a, b, c." (up to the first period after the colon).
+_CANDIDATE_LIST = re.compile(r"candidate labels:\s*([^.]*)\.", re.IGNORECASE)
+
 
 def fer_question(candidates: Sequence[str], *, reasoning: bool = True) -> str:
     """The FERBench question for a candidate list; with the official lists it equals the official prompt.
@@ -30,6 +34,18 @@ def fer_question(candidates: Sequence[str], *, reasoning: bool = True) -> str:
     """
     template = QUESTION_TEMPLATE if reasoning else DIRECT_QUESTION_TEMPLATE
     return template.format(labels=", ".join(validate_candidates(candidates)))
+
+
+def candidates_in_question(question: str) -> tuple[str, ...]:
+    """The candidate labels a FER question lists, validated (ValueError when there is no valid list).
+
+    >>> candidates_in_question(fer_question(["happy", "sad"]))
+    ('happy', 'sad')
+    """
+    match = _CANDIDATE_LIST.search(question)
+    if match is None:
+        raise ValueError("no 'candidate labels: a, b, c.' list in the question")
+    return validate_candidates([name.strip() for name in match.group(1).split(",")])
 
 
 def chat_messages(image: Any, question: str, *, system: str | None = None,

@@ -15,9 +15,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .data.synfer import SYNFER_EMOTIONS as EMOTIONS
+
 BANNER = ("NOTE: the quickstart trains a SMALL model FROM SCRATCH on SYNTHETIC cartoon faces (SynFER) to prove the "
           "pipeline end to end. Its figures are on synthetic data and say nothing about real FER.")
-EMOTIONS = ("neutral", "happiness", "sadness", "surprise", "anger", "fear", "disgust", "contempt")
 
 
 @dataclass(frozen=True)

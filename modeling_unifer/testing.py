@@ -34,12 +34,13 @@ import os
 import pathlib
 from typing import Any, Iterator
 
+from .labels import CANONICAL_EMOTIONS, SUBSET_LABELS
+from .prompts import DEFAULT_SYSTEM_PROMPT, QUESTION_TEMPLATE
+
 __all__ = [
     "TINY_MODEL_DESCRIPTION",
     "QWEN2_5_VL_CHAT_TEMPLATE",
     "QWEN_SPECIAL_TOKENS",
-    "EMOTIONS",
-    "FER_PROMPT",
     "fer_corpus",
     "build_tokenizer",
     "build_processor",
@@ -96,16 +97,8 @@ QWEN_SPECIAL_TOKENS = (
     "<|video_pad|>",
 )
 
-EMOTIONS = ("neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger", "contempt")
 _EMOTION_VARIANTS = ("angry", "happy", "sad", "surprised", "fearful", "disgusted", "contemptuous", "calm")
 
-FER_PROMPT = (
-    "As an expert in facial expression recognition, which expression is most prominent in this image? "
-    "Please select your answer from the following candidate labels: {labels}. "
-    "Provide your detailed reasoning between the <think></think> tags, and then give your final "
-    "answer between the <answer></answer> tags."
-)
-SYSTEM_PROMPT = "You are a helpful assistant."
 
 # Qwen2 pre-tokenisation regex (kept identical so the tokenizer round-trips through Qwen2Tokenizer).
 _PRETOKENIZE_REGEX = (
@@ -234,20 +227,20 @@ def _rotations(items: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
 
 def fer_corpus() -> list[str]:
     """Deterministic built-in text corpus used to train the tiny tokenizer."""
-    lines: list[str] = [SYSTEM_PROMPT, SYSTEM_PROMPT.lower()]
-    seven = ("surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral")
-    label_sets = list(_rotations(seven)) + list(_rotations(EMOTIONS)) + list(_rotations(seven[::-1]))
+    lines: list[str] = [DEFAULT_SYSTEM_PROMPT, DEFAULT_SYSTEM_PROMPT.lower()]
+    seven = SUBSET_LABELS["rafdb"]
+    label_sets = list(_rotations(seven)) + list(_rotations(CANONICAL_EMOTIONS)) + list(_rotations(seven[::-1]))
     for labels in label_sets:
-        lines.append(FER_PROMPT.format(labels=", ".join(labels)))
+        lines.append(QUESTION_TEMPLATE.format(labels=", ".join(labels)))
     # Emotion names in several surface forms.
-    names = list(EMOTIONS) + list(_EMOTION_VARIANTS)
+    names = list(CANONICAL_EMOTIONS) + list(_EMOTION_VARIANTS)
     for name in names:
         lines += [name, name.capitalize(), name.upper(), f" {name}", f"{name}.", f"'{name}'", f'"{name}"']
     lines.append(", ".join(names))
     for tag in ("think", "answer"):
         lines += [f"<{tag}>", f"</{tag}>", f"<{tag}></{tag}>", f" <{tag}>", f"\n<{tag}>\n"]
     # Reasoning + answer responses.
-    for emotion in EMOTIONS:
+    for emotion in CANONICAL_EMOTIONS:
         feats = _FEATURES[emotion]
         for k in range(len(feats)):
             a, b = feats[k], feats[(k + 1) % len(feats)]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
-from .inference import FERRequest, Generation, _softmax, answer_prefix
+from .answers import text_before_answer
+from .inference import FERRequest, Generation, _softmax
 
 
 def build_vllm_input(prompt_text: str, image: Any) -> dict[str, Any]:
@@ -61,7 +62,7 @@ class VLLMEngine:
         """Candidate probabilities from vLLM's prompt log-probabilities of ``<answer>{label}</answer>``."""
         rows = [(i, label) for i, request in enumerate(requests) for label in request.candidate_labels]
         tails = [f"<answer>{label}</answer>" for _, label in rows]
-        inputs = [build_vllm_input(self.prompt_text(requests[i]) + answer_prefix(responses[i]) + tail,
+        inputs = [build_vllm_input(self.prompt_text(requests[i]) + text_before_answer(responses[i]) + tail,
                                    requests[i].image) for (i, _), tail in zip(rows, tails)]
         tail_lengths = [len(self.processor.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in tails]
         outputs = self._run(inputs, {"temperature": 0.0, "max_tokens": 1, "prompt_logprobs": 0})

@@ -6,7 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from unifer.testing import FER_PROMPT, QWEN2_5_VL_CHAT_TEMPLATE, build_tiny_unifer
+from unifer.prompts import QUESTION_TEMPLATE as FER_PROMPT
+from unifer.testing import QWEN2_5_VL_CHAT_TEMPLATE, build_tiny_unifer
 
 transformers = pytest.importorskip("transformers")
 from transformers import (  # noqa: E402

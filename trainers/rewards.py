@@ -11,14 +11,11 @@ metrics, so a run shows which expressions improve.
 """
 from __future__ import annotations
 
-import re
 from typing import Any, Callable, Sequence
 
-from ..answers import extract_label, is_well_formed
+from ..answers import extract_label, is_well_formed, official_answer_text
 from ..labels import CANONICAL_EMOTIONS, normalize, to_candidate
 
-# The official UniFER reward's pattern: first block, newlines allowed, tags case-sensitive.
-_OFFICIAL_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 
 
 def completion_text(completion: str | list[dict[str, Any]]) -> str:
@@ -100,17 +97,12 @@ def official_accuracy_reward(completions: list, solution: Sequence[str] | None =
     """
     solutions = _solutions(solution, "official_accuracy_reward")
     candidates = candidate_labels or [None] * len(completions)
-    golds = [_official_answer(gold) for gold in solutions]
+    golds = [official_answer_text(gold) for gold in solutions]
     golds = [to_candidate(gold, labels) if labels else gold for gold, labels in zip(golds, candidates)]
-    rewards = [float(_official_answer(completion_text(completion)) == gold)
+    rewards = [float(official_answer_text(completion_text(completion)) == gold)
                for completion, gold in zip(completions, golds)]
     _log_rates(kwargs.get("log_metric"), "fer/official_accuracy", golds, rewards)
     return rewards
-
-
-def _official_answer(text: str) -> str:
-    match = _OFFICIAL_ANSWER.search(text)
-    return (match.group(1) if match else text).strip()
 
 
 def format_reward(completions: list, **kwargs) -> list[float]:
