@@ -25,7 +25,7 @@ from PIL import Image
 
 from . import PUBLISHED_MODEL
 from .answers import extract_label, parse
-from .images import MAX_PIXELS, ImageInputError, load_image
+from .images import ImageInputError, load_image
 from .inference import FERRequest, TransformersEngine, make_requests
 from .labels import CANONICAL_EMOTIONS, SUBSET_LABELS, SUBSETS, validate_candidates
 
@@ -163,10 +163,7 @@ def face_image(payload: Any) -> Image.Image:
     source, name = payload, "image"
     if isinstance(payload, dict):
         source, name = payload.get("path"), payload.get("orig_name") or name
-    try:
-        image = load_image(source, name=name)
-    except Image.DecompressionBombError:  # raised by PIL before the package's own pixel check can run
-        raise ImageInputError(f"{name}: far larger than {MAX_PIXELS:,} pixels; downscale it first.") from None
+    image = load_image(source, name=name)  # its errors (decompression bombs included) name the item
     if min(image.size) < MIN_FACE_SIDE:
         raise ImageInputError(f"{name}: {image.width}×{image.height} px is too small to show a face; give an image "
                               f"at least {MIN_FACE_SIDE}×{MIN_FACE_SIDE} px.")

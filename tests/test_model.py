@@ -234,3 +234,10 @@ def test_vllm_generates(unifer_path):
     assert generation.num_tokens > 0
     [probs] = engine.score_candidates(requests, [generation.text])
     assert sum(probs.values()) == pytest.approx(1.0)
+
+
+def test_decompression_bomb_is_a_clear_input_error(tmp_path):
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (14_000, 14_000)).save(bomb)  # 196M pixels: PIL refuses it before decoding
+    with pytest.raises(ImageInputError, match="image 0: larger than"):
+        make_requests([bomb], RAF)
