@@ -322,13 +322,15 @@ def build_tokenizer(vocab_size: int = 1536):
     return tokenizer
 
 
-def build_processor(tokenizer=None, *, min_pixels: int = MIN_PIXELS, max_pixels: int = MAX_PIXELS):
-    """``Qwen2_5_VLProcessor`` = tiny tokenizer + Qwen2-VL image/video processors."""
+def build_processor(tokenizer=None, *, min_pixels: int = MIN_PIXELS, max_pixels: int = MAX_PIXELS,
+                    patch_size: int = PATCH_SIZE):
+    """``Qwen2_5_VLProcessor`` = tiny tokenizer + Qwen2-VL image/video processors (``patch_size`` must match the
+    model's vision config)."""
     from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
 
     if tokenizer is None:
         tokenizer = build_tokenizer()
-    geometry = dict(patch_size=PATCH_SIZE, merge_size=MERGE_SIZE, temporal_patch_size=TEMPORAL_PATCH_SIZE)
+    geometry = dict(patch_size=patch_size, merge_size=MERGE_SIZE, temporal_patch_size=TEMPORAL_PATCH_SIZE)
     image_processor = Qwen2VLImageProcessor(
         size={"shortest_edge": min_pixels, "longest_edge": max_pixels}, **geometry
     )
@@ -371,7 +373,7 @@ def tiny_config(tokenizer, **overrides: Any):
     Overrides (all optional): ``hidden_size``, ``num_hidden_layers``, ``num_attention_heads``,
     ``num_key_value_heads``, ``intermediate_size``, ``max_position_embeddings``, ``rope_theta``,
     ``mrope_section``, ``vision_depth``, ``vision_hidden_size``, ``vision_num_heads``,
-    ``vision_intermediate_size``, ``fullatt_block_indexes``, ``window_size``,
+    ``vision_intermediate_size``, ``fullatt_block_indexes``, ``window_size``, ``patch_size``,
     ``tie_word_embeddings``, ``initializer_range``, ``vocab_size`` (defaults to ``len(tokenizer)``).
     """
     from transformers import Qwen2_5_VLConfig
@@ -392,6 +394,7 @@ def tiny_config(tokenizer, **overrides: Any):
     v_heads = int(o.pop("vision_num_heads", 4))
     v_inter = int(o.pop("vision_intermediate_size", 2 * v_hidden))
     window_size = int(o.pop("window_size", 112))
+    patch_size = int(o.pop("patch_size", PATCH_SIZE))
     if hidden % n_heads or n_heads % n_kv:
         raise ValueError(f"hidden_size={hidden} / heads={n_heads} / kv_heads={n_kv} are inconsistent")
     if v_hidden % v_heads:
@@ -435,7 +438,7 @@ def tiny_config(tokenizer, **overrides: Any):
         intermediate_size=v_inter,
         num_heads=v_heads,
         in_channels=3,
-        patch_size=PATCH_SIZE,
+        patch_size=patch_size,
         spatial_merge_size=MERGE_SIZE,
         temporal_patch_size=TEMPORAL_PATCH_SIZE,
         tokens_per_second=2,

@@ -85,6 +85,20 @@ def test_sft_two_steps_change_parameters(tiny_model_path, cot_dataset, tmp_path)
     assert changed(model, before) == set(before)
 
 
+def is_vision_encoder(name):
+    return ".visual." in f".{name}" and ".merger." not in name
+
+
+def test_sft_freeze_vision_tower_trains_only_the_merger_and_language_model(tiny_model_path, cot_dataset, tmp_path):
+    model = load(tiny_model_path)
+    before = snapshot(model)
+    sft(model, cot_dataset, tmp_path, freeze_vision_tower=True).train()
+    moved = changed(model, before)
+    assert not {name for name in moved if is_vision_encoder(name)}
+    assert {name for name in before if not is_vision_encoder(name)} == moved
+    assert any(".merger." in name for name in moved)
+
+
 def test_sft_labels_only_the_response_and_end_of_turn(tiny_model_path, cot_dataset, tmp_path):
     trainer = sft(load(tiny_model_path), cot_dataset, tmp_path)
     tokenizer = trainer.processing_class.tokenizer
@@ -181,6 +195,16 @@ def test_grpo_two_steps_change_parameters_and_log_fer_metrics(tiny_model_path, r
     logged = set().union(*trainer.state.log_history)
     assert "fer/format_rate" in logged
     assert any(key.startswith("fer/accuracy/") and key.split("/")[-1] in CANONICAL_EMOTIONS for key in logged)
+
+
+def test_grpo_freeze_vision_tower_keeps_the_encoder(tiny_model_path, rlvr_dataset, tmp_path):
+    model = load(tiny_model_path)
+    before = snapshot(model)
+    UniFERGRPOTrainer(model, reward_funcs=[length_reward],
+                      args=grpo_config(tmp_path, temperature=1.5, freeze_vision_tower=True),
+                      train_dataset=rlvr_dataset).train()
+    assert not {name for name in changed(model, before) if is_vision_encoder(name)}
+    assert changed(model, before)
 
 
 def test_grpo_defaults_to_the_fer_rewards_and_prepares_faces(tiny_model_path, rlvr_dataset, tmp_path):

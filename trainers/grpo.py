@@ -27,7 +27,7 @@ from ..images import DEFAULT_IMAGE_SIZE
 from ..labels import normalize
 from ..prompts import chat_messages
 from .rewards import REWARD_FUNCS, get_reward_funcs
-from .sft import with_prepared_images
+from .sft import FREEZE_VISION_TOWER_HELP, freeze_vision_tower, with_prepared_images
 
 RAW_RLVR_COLUMNS = ("image_path", "problem")
 
@@ -42,6 +42,9 @@ class UniFERGRPOConfig(GRPOConfig):
         image_size (`int` or `None`, *optional*, defaults to `224`):
             Faces are resized to `image_size`×`image_size` before the processor, as at evaluation. `None` keeps
             the aspect ratio (the processor's pixel limits then apply).
+        freeze_vision_tower (`bool`, *optional*, defaults to `False`):
+            Freeze the vision encoder (patch embedding and blocks); the merger that projects into the language
+            model still trains.
     """
 
     reward_funcs: list[str] = field(
@@ -52,6 +55,7 @@ class UniFERGRPOConfig(GRPOConfig):
         default=DEFAULT_IMAGE_SIZE,
         metadata={"help": "Resize faces to image_size x image_size before the processor (None keeps the aspect)."},
     )
+    freeze_vision_tower: bool = field(default=False, metadata={"help": FREEZE_VISION_TOWER_HELP})
 
     def __post_init__(self):
         get_reward_funcs(self.reward_funcs)  # fail on an unknown name now, not after the model has loaded
@@ -120,6 +124,8 @@ class UniFERGRPOTrainer(GRPOTrainer):
             eval_dataset = as_rlvr_dataset(eval_dataset)
         super().__init__(model, reward_funcs=reward_funcs, args=args, train_dataset=as_rlvr_dataset(train_dataset),
                          eval_dataset=eval_dataset, **kwargs)
+        if args.freeze_vision_tower:
+            freeze_vision_tower(self.model)
 
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
         # Once per generation batch, so the policy sees faces exactly as evaluation will.

@@ -29,6 +29,7 @@ from ..prompts import chat_messages
 
 LOSS_ON = ("response", "all")
 END_OF_TURN = "<|im_end|>"
+FREEZE_VISION_TOWER_HELP = "Freeze the vision encoder; its merger (the projection into the language model) trains."
 # Rows scanned for the longest prompt of a streamed dataset (a stream cannot be read to the end up front).
 STREAM_SCAN_ROWS = 1000
 
@@ -44,6 +45,9 @@ class UniFERSFTConfig(SFTConfig):
         image_size (`int` or `None`, *optional*, defaults to `224`):
             Faces are resized to `image_size`×`image_size` before the processor, as at evaluation. `None` keeps
             the aspect ratio (the processor's pixel limits then apply).
+        freeze_vision_tower (`bool`, *optional*, defaults to `False`):
+            Freeze the vision encoder (patch embedding and blocks); the merger that projects into the language
+            model still trains.
     """
 
     loss_on: str = field(
@@ -55,6 +59,7 @@ class UniFERSFTConfig(SFTConfig):
         default=DEFAULT_IMAGE_SIZE,
         metadata={"help": "Resize faces to image_size x image_size before the processor (None keeps the aspect)."},
     )
+    freeze_vision_tower: bool = field(default=False, metadata={"help": FREEZE_VISION_TOWER_HELP})
 
     def __post_init__(self):
         if self.loss_on not in LOSS_ON:
@@ -64,6 +69,19 @@ class UniFERSFTConfig(SFTConfig):
         # TRL's assistant-only masking (with its Qwen2.5-VL training template) does the response-only part.
         self.assistant_only_loss = self.loss_on == "response"
         super().__post_init__()
+
+
+def freeze_vision_tower(model) -> int:
+    """Freeze the vision encoder's parameters (``…visual.*`` but not ``…visual.merger.*``); returns how many."""
+    frozen = 0
+    for name, param in model.named_parameters():
+        if ".visual." in f".{name}" and ".merger." not in name:
+            param.requires_grad_(False)
+            frozen += param.numel()
+    if not frozen:
+        raise ValueError(f"freeze_vision_tower=True, but {type(model).__name__} has no vision tower parameters "
+                         "(named '…visual.…').")
+    return frozen
 
 
 def with_prepared_images(example: dict[str, Any], size: int | None) -> dict[str, Any]:
@@ -125,6 +143,8 @@ class UniFERSFTTrainer(SFTTrainer):
             eval_dataset = as_cot_dataset(eval_dataset)
         super().__init__(model, args=args, train_dataset=as_cot_dataset(train_dataset), eval_dataset=eval_dataset,
                          **kwargs)
+        if args.freeze_vision_tower:
+            freeze_vision_tower(self.model)
         processor = self.processing_class
         placeholders = [getattr(processor, f"{kind}_token_id", None) for kind in ("image", "video")]
         self.data_collator = FERCollator(

@@ -1,0 +1,57 @@
+"""Stage 0 (vision-tower pre-training with a max-pooled classifier) on the tiny random model."""
+import pytest
+import torch
+
+pytest.importorskip("trl")
+from datasets import Dataset  # noqa: E402
+from transformers import AutoModelForImageTextToText, AutoProcessor  # noqa: E402
+
+from unifer.data.synfer import iter_faces  # noqa: E402
+from unifer.trainers.vision_pretraining import (  # noqa: E402
+    FaceLabelCollator, MaxPooledTowerClassifier, VisionPretrainingConfig, pretrain_vision_tower, probe_accuracy,
+)
+
+EMOTIONS = ("neutral", "happiness", "sadness")
+
+
+@pytest.fixture(scope="module")
+def labelled_faces():
+    rows = [(EMOTIONS.index(emotion), image) for _, emotion, image in iter_faces(2, seed=0, size=64, emotions=EMOTIONS)]
+    return Dataset.from_dict({"label": [label for label, _ in rows], "image": [image for _, image in rows]})
+
+
+def test_pretraining_changes_the_vision_tower_only(tiny_model_path, labelled_faces, tmp_path):
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model_path)
+    processor = AutoProcessor.from_pretrained(tiny_model_path)
+    before = {name: param.detach().clone() for name, param in model.named_parameters()}
+    args = VisionPretrainingConfig(output_dir=str(tmp_path), max_steps=3, per_device_train_batch_size=4,
+                                   learning_rate=1e-3, image_size=56, report_to="none", save_strategy="no")
+    classifier = pretrain_vision_tower(model, processor.image_processor, labelled_faces, len(EMOTIONS), args)
+    moved = {name for name, param in model.named_parameters() if not torch.equal(before[name], param)}
+    assert moved and all(".visual." in f".{name}" for name in moved)
+    assert 0.0 <= probe_accuracy(classifier, processor.image_processor, labelled_faces, 56) <= 1.0
+
+
+def test_max_pooling_is_per_image_for_mixed_sizes(tiny_model_path, labelled_faces):
+    """Two faces of different sizes in one batch: each image's logits equal its logits alone."""
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model_path)
+    processor = AutoProcessor.from_pretrained(tiny_model_path)
+    classifier = MaxPooledTowerClassifier(model.model.visual, len(EMOTIONS)).eval()
+    big, small = FaceLabelCollator(processor.image_processor, 56), FaceLabelCollator(processor.image_processor, 28)
+    rows = list(labelled_faces.select(range(2)))
+    alone = [collator([row]) for collator, row in zip((big, small), rows)]
+    mixed = {"pixel_values": torch.cat([a["pixel_values"] for a in alone]),
+             "image_grid_thw": torch.cat([a["image_grid_thw"] for a in alone])}
+    with torch.no_grad():
+        together = classifier(**mixed)["logits"]
+        separately = torch.cat([classifier(a["pixel_values"], a["image_grid_thw"])["logits"] for a in alone])
+    assert alone[0]["image_grid_thw"].prod() != alone[1]["image_grid_thw"].prod()
+    torch.testing.assert_close(together, separately, atol=1e-5, rtol=1e-4)
+
+
+def test_collator_returns_labels_and_one_grid_per_face(tiny_model_path, labelled_faces):
+    processor = AutoProcessor.from_pretrained(tiny_model_path)
+    batch = FaceLabelCollator(processor.image_processor, 56)(list(labelled_faces.select(range(3))))
+    assert batch["labels"].tolist() == labelled_faces["label"][:3]
+    assert batch["image_grid_thw"].shape == (3, 3)
+    assert batch["pixel_values"].shape[0] == int(batch["image_grid_thw"].prod(-1).sum())

@@ -1,0 +1,97 @@
+"""Stage 0 for a model built from scratch: pre-train its vision tower on labelled faces.
+
+A released UniFER model starts from Qwen2.5-VL's pre-trained vision tower; a model built from scratch (the offline
+quickstart) has none, and a randomly initialised tower trained through the language model stays at chance on
+SynFER for hundreds of steps (docs/quickstart.md): near-uniform attention averages the few patches that show the
+expression into the background. So stage 0 trains the tower alone with a linear classifier on the **maximum** over
+its merged tokens (a patch that shows a raised mouth corner anywhere in the face is enough), then discards the
+classifier. Stage 1 (SFT) teaches the language model to read the tower, usually with the tower frozen
+(``freeze_vision_tower``).
+
+This is supervised pre-training on the training split's labels; say so wherever it is used.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+from transformers import Trainer, TrainingArguments
+
+from ..images import DEFAULT_IMAGE_SIZE, prepare_image
+
+
+@dataclass
+class VisionPretrainingConfig(TrainingArguments):
+    r"""[`~transformers.TrainingArguments`] for stage 0.
+
+    Parameters:
+        image_size (`int` or `None`, *optional*, defaults to `224`):
+            Faces are resized to `image_size`×`image_size` before the processor, as in the later stages.
+    """
+
+    image_size: int | None = field(
+        default=DEFAULT_IMAGE_SIZE,
+        metadata={"help": "Resize faces to image_size x image_size before the processor (None keeps the aspect)."},
+    )
+    remove_unused_columns: bool = False  # the collator reads the raw `image` and `label` columns
+
+
+class MaxPooledTowerClassifier(nn.Module):
+    """A vision tower plus a linear classifier on the maximum over each image's merged tokens."""
+
+    def __init__(self, visual: nn.Module, num_labels: int):
+        super().__init__()
+        self.visual = visual
+        self.merge_area = visual.config.spatial_merge_size ** 2
+        self.head = nn.Linear(visual.config.out_hidden_size, num_labels)
+
+    def forward(self, pixel_values: torch.Tensor, image_grid_thw: torch.Tensor,
+                labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        tokens = self.visual(pixel_values, grid_thw=image_grid_thw).pooler_output
+        per_image = tokens.split((image_grid_thw.prod(-1) // self.merge_area).tolist())
+        logits = self.head(torch.stack([t.amax(0) for t in per_image]))
+        if labels is None:
+            return {"logits": logits}
+        return {"logits": logits, "loss": nn.functional.cross_entropy(logits, labels)}
+
+
+@dataclass
+class FaceLabelCollator:
+    """Rows with ``image`` and an integer ``label`` → the tower's inputs and labels."""
+
+    image_processor: Any
+    image_size: int | None
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        images = [prepare_image(row["image"], self.image_size) for row in rows]
+        encoded = self.image_processor(images=images, return_tensors="pt")
+        return {"pixel_values": encoded["pixel_values"], "image_grid_thw": encoded["image_grid_thw"],
+                "labels": torch.tensor([row["label"] for row in rows])}
+
+
+def pretrain_vision_tower(model, image_processor, train_dataset, num_labels: int,
+                          args: VisionPretrainingConfig) -> MaxPooledTowerClassifier:
+    """Train ``model``'s vision tower in place on ``train_dataset`` (``image``, integer ``label``) and return the
+    classifier (for :func:`probe_accuracy`; the model keeps only the trained tower)."""
+    classifier = MaxPooledTowerClassifier(model.model.visual, num_labels)
+    Trainer(classifier, args=args, train_dataset=train_dataset,
+            data_collator=FaceLabelCollator(image_processor, args.image_size)).train()
+    return classifier
+
+
+@torch.no_grad()
+def probe_accuracy(classifier: MaxPooledTowerClassifier, image_processor, dataset, image_size: int | None,
+                   batch_size: int = 64) -> float:
+    """Accuracy of the stage-0 classifier on ``dataset`` (``image``, integer ``label``)."""
+    collator = FaceLabelCollator(image_processor, image_size)
+    was_training = classifier.training
+    classifier.eval()
+    correct = 0
+    for start in range(0, len(dataset), batch_size):
+        batch = collator(list(dataset.select(range(start, min(start + batch_size, len(dataset))))))
+        correct += int((classifier(batch["pixel_values"], batch["image_grid_thw"])["logits"].argmax(-1)
+                        == batch["labels"]).sum())
+    classifier.train(was_training)
+    return correct / len(dataset)
