@@ -8,7 +8,8 @@ from transformers import AutoModelForImageTextToText, AutoProcessor  # noqa: E40
 
 from unifer.data.synfer import iter_faces  # noqa: E402
 from unifer.trainers.vision_pretraining import (  # noqa: E402
-    FaceLabelCollator, MaxPooledTowerClassifier, VisionPretrainingConfig, pretrain_vision_tower, probe_accuracy,
+    EncodedFaces, MaxPooledTowerClassifier, VisionPretrainingConfig, collate_faces, pretrain_vision_tower,
+    probe_accuracy,
 )
 
 EMOTIONS = ("neutral", "happiness", "sadness")
@@ -37,9 +38,9 @@ def test_max_pooling_is_per_image_for_mixed_sizes(tiny_model_path, labelled_face
     model = AutoModelForImageTextToText.from_pretrained(tiny_model_path)
     processor = AutoProcessor.from_pretrained(tiny_model_path)
     classifier = MaxPooledTowerClassifier(model.model.visual, len(EMOTIONS)).eval()
-    big, small = FaceLabelCollator(processor.image_processor, 56), FaceLabelCollator(processor.image_processor, 28)
-    rows = list(labelled_faces.select(range(2)))
-    alone = [collator([row]) for collator, row in zip((big, small), rows)]
+    two = labelled_faces.select(range(2))
+    big, small = (EncodedFaces(two, processor.image_processor, size) for size in (56, 28))
+    alone = [collate_faces([big[0]]), collate_faces([small[1]])]
     mixed = {"pixel_values": torch.cat([a["pixel_values"] for a in alone]),
              "image_grid_thw": torch.cat([a["image_grid_thw"] for a in alone])}
     with torch.no_grad():
@@ -49,9 +50,11 @@ def test_max_pooling_is_per_image_for_mixed_sizes(tiny_model_path, labelled_face
     torch.testing.assert_close(together, separately, atol=1e-5, rtol=1e-4)
 
 
-def test_collator_returns_labels_and_one_grid_per_face(tiny_model_path, labelled_faces):
+def test_encoded_faces_collate_to_labels_and_one_grid_per_face(tiny_model_path, labelled_faces):
     processor = AutoProcessor.from_pretrained(tiny_model_path)
-    batch = FaceLabelCollator(processor.image_processor, 56)(list(labelled_faces.select(range(3))))
+    faces = EncodedFaces(labelled_faces, processor.image_processor, 56, chunk=4)
+    assert len(faces) == len(labelled_faces)
+    batch = collate_faces([faces[i] for i in range(3)])
     assert batch["labels"].tolist() == labelled_faces["label"][:3]
     assert batch["image_grid_thw"].shape == (3, 3)
     assert batch["pixel_values"].shape[0] == int(batch["image_grid_thw"].prod(-1).sum())

@@ -13,7 +13,6 @@ This is supervised pre-training on the training split's labels; say so wherever 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -35,7 +34,6 @@ class VisionPretrainingConfig(TrainingArguments):
         default=DEFAULT_IMAGE_SIZE,
         metadata={"help": "Resize faces to image_size x image_size before the processor (None keeps the aspect)."},
     )
-    remove_unused_columns: bool = False  # the collator reads the raw `image` and `label` columns
 
 
 class MaxPooledTowerClassifier(nn.Module):
@@ -57,18 +55,29 @@ class MaxPooledTowerClassifier(nn.Module):
         return {"logits": logits, "loss": nn.functional.cross_entropy(logits, labels)}
 
 
-@dataclass
-class FaceLabelCollator:
-    """Rows with ``image`` and an integer ``label`` → the tower's inputs and labels."""
+class EncodedFaces(torch.utils.data.Dataset):
+    """Rows with ``image`` and an integer ``label``, encoded by the image processor once: decoding and resizing
+    every face at every step would cost more than the tower's own step."""
 
-    image_processor: Any
-    image_size: int | None
+    def __init__(self, dataset, image_processor, image_size: int | None, chunk: int = 256):
+        self.items = []
+        for start in range(0, len(dataset), chunk):
+            rows = dataset[start:start + chunk]
+            encoded = image_processor(images=[prepare_image(image, image_size) for image in rows["image"]],
+                                      return_tensors="pt")
+            patches = encoded["pixel_values"].split(encoded["image_grid_thw"].prod(-1).tolist())
+            self.items.extend(zip(patches, encoded["image_grid_thw"], rows["label"]))
 
-    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        images = [prepare_image(row["image"], self.image_size) for row in rows]
-        encoded = self.image_processor(images=images, return_tensors="pt")
-        return {"pixel_values": encoded["pixel_values"], "image_grid_thw": encoded["image_grid_thw"],
-                "labels": torch.tensor([row["label"] for row in rows])}
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        return self.items[index]
+
+
+def collate_faces(items: list[tuple[torch.Tensor, torch.Tensor, int]]) -> dict[str, torch.Tensor]:
+    patches, grids, labels = zip(*items)
+    return {"pixel_values": torch.cat(patches), "image_grid_thw": torch.stack(grids), "labels": torch.tensor(labels)}
 
 
 def pretrain_vision_tower(model, image_processor, train_dataset, num_labels: int,
@@ -76,8 +85,8 @@ def pretrain_vision_tower(model, image_processor, train_dataset, num_labels: int
     """Train ``model``'s vision tower in place on ``train_dataset`` (``image``, integer ``label``) and return the
     classifier (for :func:`probe_accuracy`; the model keeps only the trained tower)."""
     classifier = MaxPooledTowerClassifier(model.model.visual, num_labels)
-    Trainer(classifier, args=args, train_dataset=train_dataset,
-            data_collator=FaceLabelCollator(image_processor, args.image_size)).train()
+    faces = EncodedFaces(train_dataset, image_processor, args.image_size)
+    Trainer(classifier, args=args, train_dataset=faces, data_collator=collate_faces).train()
     return classifier
 
 
@@ -85,12 +94,12 @@ def pretrain_vision_tower(model, image_processor, train_dataset, num_labels: int
 def probe_accuracy(classifier: MaxPooledTowerClassifier, image_processor, dataset, image_size: int | None,
                    batch_size: int = 64) -> float:
     """Accuracy of the stage-0 classifier on ``dataset`` (``image``, integer ``label``)."""
-    collator = FaceLabelCollator(image_processor, image_size)
+    faces = EncodedFaces(dataset, image_processor, image_size)
     was_training = classifier.training
     classifier.eval()
     correct = 0
-    for start in range(0, len(dataset), batch_size):
-        batch = collator(list(dataset.select(range(start, min(start + batch_size, len(dataset))))))
+    for start in range(0, len(faces), batch_size):
+        batch = collate_faces([faces[i] for i in range(start, min(start + batch_size, len(faces)))])
         correct += int((classifier(batch["pixel_values"], batch["image_grid_thw"])["logits"].argmax(-1)
                         == batch["labels"]).sum())
     classifier.train(was_training)
