@@ -23,39 +23,28 @@ from trl import GRPOConfig, GRPOTrainer
 from trl.data_utils import get_dataset_column_names
 
 from ..answers import parse
-from ..images import DEFAULT_IMAGE_SIZE
 from ..labels import normalize
 from ..prompts import chat_messages
 from .rewards import REWARD_FUNCS, get_reward_funcs
-from .sft import FREEZE_VISION_TOWER_HELP, freeze_vision_tower, with_prepared_images
+from .sft import FaceTrainingArguments, freeze_vision_tower, with_prepared_images
 
 RAW_RLVR_COLUMNS = ("image_path", "problem")
 
 
 @dataclass
-class UniFERGRPOConfig(GRPOConfig):
-    r"""[`~trl.GRPOConfig`] for UniFER's RLVR stage.
+class UniFERGRPOConfig(GRPOConfig, FaceTrainingArguments):
+    r"""[`~trl.GRPOConfig`] for UniFER's RLVR stage, plus [`~unifer.trainers.sft.FaceTrainingArguments`]
+    (`image_size`, `freeze_vision_tower`).
 
     Parameters:
         reward_funcs (`list[str]`, *optional*, defaults to `["accuracy", "format"]`):
             Names from `unifer.trainers.rewards.REWARD_FUNCS`; weight them with `reward_weights`.
-        image_size (`int` or `None`, *optional*, defaults to `224`):
-            Faces are resized to `image_size`×`image_size` before the processor, as at evaluation. `None` keeps
-            the aspect ratio (the processor's pixel limits then apply).
-        freeze_vision_tower (`bool`, *optional*, defaults to `False`):
-            Freeze the vision encoder (patch embedding and blocks); the merger that projects into the language
-            model still trains.
     """
 
     reward_funcs: list[str] = field(
         default_factory=lambda: ["accuracy", "format"],
         metadata={"help": f"Reward functions by name, from: {', '.join(REWARD_FUNCS)}."},
     )
-    image_size: int | None = field(
-        default=DEFAULT_IMAGE_SIZE,
-        metadata={"help": "Resize faces to image_size x image_size before the processor (None keeps the aspect)."},
-    )
-    freeze_vision_tower: bool = field(default=False, metadata={"help": FREEZE_VISION_TOWER_HELP})
 
     def __post_init__(self):
         get_reward_funcs(self.reward_funcs)  # fail on an unknown name now, not after the model has loaded

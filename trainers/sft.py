@@ -29,19 +29,15 @@ from ..prompts import chat_messages
 
 LOSS_ON = ("response", "all")
 END_OF_TURN = "<|im_end|>"
-FREEZE_VISION_TOWER_HELP = "Freeze the vision encoder; its merger (the projection into the language model) trains."
 # Rows scanned for the longest prompt of a streamed dataset (a stream cannot be read to the end up front).
 STREAM_SCAN_ROWS = 1000
 
 
 @dataclass
-class UniFERSFTConfig(SFTConfig):
-    r"""[`~trl.SFTConfig`] for the UniFER CoT cold start.
+class FaceTrainingArguments:
+    r"""What both UniFER stages add to TRL's config.
 
     Parameters:
-        loss_on (`str`, *optional*, defaults to `"response"`):
-            `"response"`: loss on the assistant response and its end-of-turn token only (system, prompt and image
-            tokens masked). `"all"`: the official UniFER recipe, every token but padding and image placeholders.
         image_size (`int` or `None`, *optional*, defaults to `224`):
             Faces are resized to `image_size`×`image_size` before the processor, as at evaluation. `None` keeps
             the aspect ratio (the processor's pixel limits then apply).
@@ -50,16 +46,32 @@ class UniFERSFTConfig(SFTConfig):
             model still trains.
     """
 
+    image_size: int | None = field(
+        default=DEFAULT_IMAGE_SIZE,
+        metadata={"help": "Resize faces to image_size x image_size before the processor (None keeps the aspect)."},
+    )
+    freeze_vision_tower: bool = field(
+        default=False,
+        metadata={"help": "Freeze the vision encoder; its merger (the projection into the language model) trains."},
+    )
+
+
+@dataclass
+class UniFERSFTConfig(SFTConfig, FaceTrainingArguments):
+    r"""[`~trl.SFTConfig`] for the UniFER CoT cold start, plus [`FaceTrainingArguments`] (`image_size`,
+    `freeze_vision_tower`).
+
+    Parameters:
+        loss_on (`str`, *optional*, defaults to `"response"`):
+            `"response"`: loss on the assistant response and its end-of-turn token only (system, prompt and image
+            tokens masked). `"all"`: the official UniFER recipe, every token but padding and image placeholders.
+    """
+
     loss_on: str = field(
         default="response",
         metadata={"help": "'response': loss on the assistant response only; 'all': every token but padding and "
                           "image placeholders (the official UniFER recipe).", "choices": list(LOSS_ON)},
     )
-    image_size: int | None = field(
-        default=DEFAULT_IMAGE_SIZE,
-        metadata={"help": "Resize faces to image_size x image_size before the processor (None keeps the aspect)."},
-    )
-    freeze_vision_tower: bool = field(default=False, metadata={"help": FREEZE_VISION_TOWER_HELP})
 
     def __post_init__(self):
         if self.loss_on not in LOSS_ON:
