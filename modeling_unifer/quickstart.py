@@ -1,11 +1,11 @@
-"""``unifer quickstart``: the whole UniFER pipeline, offline, on SynFER — data → stage 0 → SFT → GRPO → evaluation.
+"""``unifer quickstart``: the whole UniFER pipeline, offline, on SynFER: data → stage 0 → SFT → GRPO → eval.
 
 No pretrained weights, licensed images or GPU are needed: it draws SYNTHETIC cartoon faces (SynFER), builds a
 small Qwen2.5-VL-architecture UniFER model from scratch, pre-trains its vision tower on the train faces' labels
 (stage 0, :mod:`unifer.trainers.vision_pretraining`: a from-scratch tower needs it), trains it with the same
 trainers and CLI entry points the 7B recipes use (``unifer train sft|grpo``, tower frozen), evaluates it with
-``unifer eval`` after each stage, and leaves a model folder the Space can serve. Everything it reports is measured on synthetic faces: it proves the pipeline learns,
-and says nothing about real facial expression recognition.
+``unifer eval`` after each stage, and leaves a model folder the Space can serve. Everything it reports is measured
+on synthetic faces: it proves the pipeline learns, and says nothing about real facial expression recognition.
 """
 from __future__ import annotations
 
