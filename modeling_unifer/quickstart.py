@@ -65,6 +65,7 @@ def build_model(path: Path, plan: Plan, seed: int) -> Path:
     import torch
 
     from .configuration_unifer import UniFERConfig
+    from .data.synfer_dataset import synfer_emotions  # the order the data's questions list them in
     from .modeling_unifer import UniFERForConditionalGeneration
     from .testing import MERGE_SIZE, PATCH_SIZE, build_processor, build_tokenizer, tiny_config
 
@@ -73,7 +74,8 @@ def build_model(path: Path, plan: Plan, seed: int) -> Path:
     processor = build_processor(tokenizer, min_pixels=(patch * MERGE_SIZE) ** 2, max_pixels=plan.image_size ** 2,
                                 patch_size=patch)
     config = UniFERConfig.from_dict({**tiny_config(tokenizer, **plan.architecture).to_dict(),
-                                     "candidate_labels": list(plan.emotions), "image_size": plan.image_size})
+                                     "candidate_labels": list(synfer_emotions(plan.emotions)),
+                                     "image_size": plan.image_size})
     torch.manual_seed(seed)
     model = UniFERForConditionalGeneration(config)
     model.generation_config.update(do_sample=False, eos_token_id=[tokenizer.convert_tokens_to_ids("<|im_end|>"),
@@ -93,10 +95,11 @@ def pretrain_vision(model: Path, data: Path, out: Path, plan: Plan, seed: int) -
     from .trainers.vision_pretraining import VisionPretrainingConfig, pretrain_vision_tower, probe_accuracy
 
     network, processor = AutoModelForImageTextToText.from_pretrained(model), AutoProcessor.from_pretrained(model)
+    test = load_dataset(str(data), "benchmark", split="test")
+    # The benchmark's ClassLabel fixes the label order (canonical, not necessarily plan.emotions' order).
+    index = {emotion: i for i, emotion in enumerate(test.features["label"].names)}
     train = load_dataset(str(data), "rlvr", split="train")
-    index = {emotion: i for i, emotion in enumerate(plan.emotions)}
     train = train.add_column("label", [index[solution] for solution in train["solution"]])
-    test = load_dataset(str(data), "benchmark", split="test")  # ClassLabel over plan.emotions, in order
     args = VisionPretrainingConfig(output_dir=str(out), seed=seed, image_size=plan.image_size, report_to="none",
                                    save_strategy="no", logging_steps=50, dataloader_num_workers=0, **plan.vision)
     classifier = pretrain_vision_tower(network, processor.image_processor, train, len(plan.emotions), args)

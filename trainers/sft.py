@@ -34,22 +34,31 @@ STREAM_SCAN_ROWS = 1000
 
 
 @dataclass
-class FaceTrainingArguments:
-    r"""What both UniFER stages add to TRL's config.
+class ImageSizeArguments:
+    r"""How faces are sized before the processor, in every UniFER training stage.
 
     Parameters:
         image_size (`int` or `None`, *optional*, defaults to `224`):
             Faces are resized to `image_size`×`image_size` before the processor, as at evaluation. `None` keeps
             the aspect ratio (the processor's pixel limits then apply).
-        freeze_vision_tower (`bool`, *optional*, defaults to `False`):
-            Freeze the vision encoder (patch embedding and blocks); the merger that projects into the language
-            model still trains.
     """
 
     image_size: int | None = field(
         default=DEFAULT_IMAGE_SIZE,
         metadata={"help": "Resize faces to image_size x image_size before the processor (None keeps the aspect)."},
     )
+
+
+@dataclass
+class FaceTrainingArguments(ImageSizeArguments):
+    r"""What both post-training stages add to TRL's config: [`ImageSizeArguments`] and
+
+    Parameters:
+        freeze_vision_tower (`bool`, *optional*, defaults to `False`):
+            Freeze the vision encoder (patch embedding and blocks); the merger that projects into the language
+            model still trains.
+    """
+
     freeze_vision_tower: bool = field(
         default=False,
         metadata={"help": "Freeze the vision encoder; its merger (the projection into the language model) trains."},

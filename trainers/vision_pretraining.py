@@ -12,28 +12,20 @@ This is supervised pre-training on the training split's labels; say so wherever 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from transformers import Trainer, TrainingArguments
 
-from ..images import DEFAULT_IMAGE_SIZE, prepare_image
+from ..images import prepare_image
+from .sft import ImageSizeArguments
 
 
 @dataclass
-class VisionPretrainingConfig(TrainingArguments):
-    r"""[`~transformers.TrainingArguments`] for stage 0.
-
-    Parameters:
-        image_size (`int` or `None`, *optional*, defaults to `224`):
-            Faces are resized to `image_size`×`image_size` before the processor, as in the later stages.
-    """
-
-    image_size: int | None = field(
-        default=DEFAULT_IMAGE_SIZE,
-        metadata={"help": "Resize faces to image_size x image_size before the processor (None keeps the aspect)."},
-    )
+class VisionPretrainingConfig(TrainingArguments, ImageSizeArguments):
+    r"""[`~transformers.TrainingArguments`] for stage 0, plus [`~unifer.trainers.sft.ImageSizeArguments`]
+    (`image_size`: faces are sized as in the later stages)."""
 
 
 class MaxPooledTowerClassifier(nn.Module):
