@@ -30,14 +30,15 @@ class Plan:
     train_per_class: int = 1200
     test_per_class: int = 50
     image_size: int = 56
-    # Small patches, full attention: a from-scratch tower learns SynFER far faster at patch 4 than 14 (docs/).
+    # Small patches, full attention: a from-scratch tower learns SynFER far faster at patch 4 than 14; a third
+    # block gives the per-token loss room to spread the expression across tokens (docs/quickstart.md).
     architecture: dict[str, Any] = field(default_factory=lambda: dict(
         hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-        patch_size=4, vision_depth=2, vision_hidden_size=64, vision_num_heads=4, vision_intermediate_size=128,
-        fullatt_block_indexes=[0, 1]))
+        patch_size=4, vision_depth=3, vision_hidden_size=64, vision_num_heads=4, vision_intermediate_size=128,
+        fullatt_block_indexes=[0, 1, 2]))
     vision: dict[str, Any] = field(default_factory=lambda: dict(
         max_steps=600, per_device_train_batch_size=32, learning_rate=1e-3, lr_scheduler_type="cosine",
-        warmup_steps=30, weight_decay=0.0, adam_beta2=0.95))
+        warmup_steps=30, weight_decay=0.0, adam_beta2=0.95, token_loss_weight=1.0, token_loss_start=300))
     sft: dict[str, Any] = field(default_factory=lambda: dict(
         max_steps=300, per_device_train_batch_size=32, learning_rate=2e-3, lr_scheduler_type="cosine",
         warmup_steps=20, weight_decay=0.0, adam_beta2=0.95, freeze_vision_tower=True))
@@ -52,7 +53,8 @@ class Plan:
 #: still learns the answer format; tests/test_cli.py holds it to that (bars and their measurements there).
 FAST = Plan(train_per_class=200, test_per_class=20,
             vision=dict(max_steps=150, per_device_train_batch_size=32, learning_rate=1e-3, lr_scheduler_type="cosine",
-                        warmup_steps=15, weight_decay=0.0, adam_beta2=0.95),
+                        warmup_steps=15, weight_decay=0.0, adam_beta2=0.95, token_loss_weight=1.0,
+                        token_loss_start=75),
             sft=dict(max_steps=160, per_device_train_batch_size=16, learning_rate=3e-3, lr_scheduler_type="cosine",
                      warmup_steps=10, weight_decay=0.0, adam_beta2=0.95, freeze_vision_tower=True),
             grpo=dict(max_steps=2, per_device_train_batch_size=4, num_generations=2, max_completion_length=32,
@@ -142,6 +144,9 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def write_report(out: Path, rows: list[dict[str, Any]], plan: Plan, seed: int, total: float) -> None:
     plan_json = json.dumps(asdict(plan), indent=2)
+    token_term = (f" and, from step {plan.vision.get('token_loss_start', 0)}, the same classifier on every token "
+                  f"(weight {plan.vision['token_loss_weight']}), which spreads the expression across tokens for the "
+                  "language model to read" if plan.vision.get("token_loss_weight") else "")
     text = f"""# UniFER quickstart report (SYNTHETIC data)
 
 {BANNER}
@@ -155,11 +160,11 @@ held-out test faces: {plan.test_per_class} per emotion (stream {seed + 1}). Tota
 ```
 
 Stages: **vision** (stage 0) pre-trains the from-scratch vision tower alone, on the train faces' labels, with a
-linear classifier on the maximum over its image tokens: a randomly initialised tower read through the language
-model does not learn SynFER in this budget (docs/quickstart.md). Its accuracy is that classifier's on the held-out
-faces, not a generated answer (hence no well-formed or unparsed rate); the classifier is then discarded. **sft**
-(CoT cold start) and **grpo** (FER rewards) train the language model and the vision merger with the tower frozen
-(`freeze_vision_tower`), and are scored by `unifer eval` on generated answers.
+linear classifier on the maximum over its image tokens{token_term}. A randomly initialised tower read through the
+language model does not learn SynFER in this budget (docs/quickstart.md). Its accuracy is that classifier's on the
+held-out faces, not a generated answer (hence no well-formed or unparsed rate); the classifier is then
+discarded. **sft** (CoT cold start) and **grpo** (FER rewards) train the language model and the vision merger with
+the tower frozen (`freeze_vision_tower`), and are scored by `unifer eval` on generated answers.
 
 Per-stage evaluation folders (`eval-*/`) hold predictions, metrics.json, report.md and confusion matrices.
 The final model is `final-model/` (loadable with `AutoModelForImageTextToText`; the Space's offline default).

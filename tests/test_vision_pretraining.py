@@ -58,3 +58,28 @@ def test_encoded_faces_collate_to_labels_and_one_grid_per_face(tiny_model_path, 
     assert batch["labels"].tolist() == labelled_faces["label"][:3]
     assert batch["image_grid_thw"].shape == (3, 3)
     assert batch["pixel_values"].shape[0] == int(batch["image_grid_thw"].prod(-1).sum())
+
+
+def test_token_loss_changes_training_from_its_start_step(tiny_model_path, labelled_faces, tmp_path):
+    """Weight 0, or a start step after the last step, train alike; switched on, the tower trains differently."""
+    processor = AutoProcessor.from_pretrained(tiny_model_path)
+
+    def tower_after(**token_loss):
+        torch.manual_seed(0)  # the classifier's head is initialised before the Trainer seeds
+        model = AutoModelForImageTextToText.from_pretrained(tiny_model_path)
+        args = VisionPretrainingConfig(output_dir=str(tmp_path), max_steps=3, per_device_train_batch_size=4,
+                                       learning_rate=1e-3, image_size=56, report_to="none", save_strategy="no",
+                                       **token_loss)
+        pretrain_vision_tower(model, processor.image_processor, labelled_faces, len(EMOTIONS), args)
+        return dict(model.model.visual.named_parameters())
+
+    plain = tower_after()
+    never = tower_after(token_loss_weight=1.0, token_loss_start=3)
+    from_start = tower_after(token_loss_weight=1.0)
+    assert all(torch.equal(plain[name], never[name]) for name in plain)
+    assert any(not torch.equal(plain[name], from_start[name]) for name in plain)
+
+
+def test_token_loss_settings_must_not_be_negative(tmp_path):
+    with pytest.raises(ValueError, match="token_loss_weight=-1.0"):
+        VisionPretrainingConfig(output_dir=str(tmp_path), token_loss_weight=-1.0)

@@ -8,11 +8,17 @@ its merged tokens (a patch that shows a raised mouth corner anywhere in the face
 classifier. Stage 1 (SFT) teaches the language model to read the tower, usually with the tower frozen
 (``freeze_vision_tower``).
 
+The language model reads the tower through attention that starts near-uniform, so it learns slowly from features
+that sit in the one or two tokens the maximum picks. A second term, the same classifier applied to **every** merged
+token (``token_loss_weight``, switched on at ``token_loss_start`` once the maximum has found the expression), makes
+the tower's last blocks spread the expression across tokens; the language model then reads it in far fewer steps
+(docs/quickstart.md).
+
 This is supervised pre-training on the training split's labels; say so wherever it is used.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -25,11 +31,30 @@ from .sft import ImageSizeArguments
 @dataclass
 class VisionPretrainingConfig(TrainingArguments, ImageSizeArguments):
     r"""[`~transformers.TrainingArguments`] for stage 0, plus [`~unifer.trainers.sft.ImageSizeArguments`]
-    (`image_size`: faces are sized as in the later stages)."""
+    (`image_size`: faces are sized as in the later stages) and
+
+    Parameters:
+        token_loss_weight (`float`, *optional*, defaults to `0.0`):
+            Weight of the per-token term: the classifier applied to every merged token, its cross-entropy averaged
+            over tokens. `0` trains on the max-pooled term only.
+        token_loss_start (`int`, *optional*, defaults to `0`):
+            Optimizer step from which the per-token term is added.
+    """
+
+    token_loss_weight: float = field(
+        default=0.0, metadata={"help": "Weight of the classifier's loss on every merged token (0: max-pooled only)."})
+    token_loss_start: int = field(default=0, metadata={"help": "Step from which the per-token loss is added."})
+
+    def __post_init__(self):
+        if self.token_loss_weight < 0 or self.token_loss_start < 0:
+            raise ValueError(f"token_loss_weight={self.token_loss_weight} and token_loss_start="
+                             f"{self.token_loss_start} must not be negative.")
+        super().__post_init__()
 
 
 class MaxPooledTowerClassifier(nn.Module):
-    """A vision tower plus a linear classifier on the maximum over each image's merged tokens."""
+    """A vision tower plus a linear classifier on the maximum over each image's merged tokens; with labels it also
+    returns ``token_loss``, the same classifier's cross-entropy on every merged token."""
 
     def __init__(self, visual: nn.Module, num_labels: int):
         super().__init__()
@@ -40,11 +65,23 @@ class MaxPooledTowerClassifier(nn.Module):
     def forward(self, pixel_values: torch.Tensor, image_grid_thw: torch.Tensor,
                 labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         tokens = self.visual(pixel_values, grid_thw=image_grid_thw).pooler_output
-        per_image = tokens.split((image_grid_thw.prod(-1) // self.merge_area).tolist())
-        logits = self.head(torch.stack([t.amax(0) for t in per_image]))
+        counts = image_grid_thw.prod(-1) // self.merge_area
+        logits = self.head(torch.stack([t.amax(0) for t in tokens.split(counts.tolist())]))
         if labels is None:
             return {"logits": logits}
-        return {"logits": logits, "loss": nn.functional.cross_entropy(logits, labels)}
+        token_loss = nn.functional.cross_entropy(self.head(tokens), labels.repeat_interleave(counts))
+        return {"logits": logits, "loss": nn.functional.cross_entropy(logits, labels), "token_loss": token_loss}
+
+
+class VisionPretrainingTrainer(Trainer):
+    """[`~transformers.Trainer`] adding the per-token term (``token_loss_weight`` from ``token_loss_start``)."""
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        outputs = model(**inputs)
+        loss = outputs["loss"]
+        if self.args.token_loss_weight and self.state.global_step >= self.args.token_loss_start:
+            loss = loss + self.args.token_loss_weight * outputs["token_loss"]
+        return (loss, outputs) if return_outputs else loss
 
 
 class EncodedFaces(torch.utils.data.Dataset):
@@ -78,7 +115,7 @@ def pretrain_vision_tower(model, image_processor, train_dataset, num_labels: int
     classifier (for :func:`probe_accuracy`; the model keeps only the trained tower)."""
     classifier = MaxPooledTowerClassifier(model.model.visual, num_labels)
     faces = EncodedFaces(train_dataset, image_processor, args.image_size)
-    Trainer(classifier, args=args, train_dataset=faces, data_collator=collate_faces).train()
+    VisionPretrainingTrainer(classifier, args=args, train_dataset=faces, data_collator=collate_faces).train()
     return classifier
 
 

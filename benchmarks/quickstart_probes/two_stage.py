@@ -12,7 +12,7 @@ ap.add_argument("--pool",default="max"); ap.add_argument("--targets",default="em
 ap.add_argument("--lsteps",type=int,default=300); ap.add_argument("--lr",type=float,default=1e-3); ap.add_argument("--tmult",type=float,default=0.0)
 ap.add_argument("--bs",type=int,default=32); ap.add_argument("--ntrain",type=int,default=6000); ap.add_argument("--ncls",type=int,default=8)
 ap.add_argument("--prompt",default="short"); ap.add_argument("--every",type=int,default=100); ap.add_argument("--threads",type=int,default=1)
-ap.add_argument("--merge",type=int,default=2); ap.add_argument("--full",default="all"); ap.add_argument("--window",type=int,default=112); ap.add_argument("--aux",type=float,default=0.0); ap.add_argument("--merger",type=int,default=0); ap.add_argument("--save_vis",default=""); ap.add_argument("--load_vis",default=""); ap.add_argument("--heads",type=int,default=4); ap.add_argument("--lwarm",type=int,default=20); ap.add_argument("--switch",type=int,default=10**9); ap.add_argument("--nw",type=float,default=1.0); ap.add_argument("--qk",type=float,default=1.0)
+ap.add_argument("--merge",type=int,default=2); ap.add_argument("--full",default="all"); ap.add_argument("--window",type=int,default=112); ap.add_argument("--aux",type=float,default=0.0); ap.add_argument("--merger",type=int,default=0); ap.add_argument("--save_vis",default=""); ap.add_argument("--load_vis",default=""); ap.add_argument("--heads",type=int,default=4); ap.add_argument("--lwarm",type=int,default=20); ap.add_argument("--switch",type=int,default=10**9); ap.add_argument("--nw",type=float,default=1.0); ap.add_argument("--qk",type=float,default=1.0); ap.add_argument("--mlpmean",type=float,default=0.0); ap.add_argument("--tokw",type=float,default=0.0)
 a=ap.parse_args(); print(vars(a),flush=True)
 torch.set_num_threads(a.threads)
 import unifer.testing as T
@@ -51,7 +51,9 @@ def pool(f):
     if a.pool in ("max","maxmean","maxtok"): return f.amax(1)
     if a.pool=="mean": return f.mean(1)
     return torch.cat([f.amax(1)])
-vp=list(vis.parameters())+list(heads.parameters())
+mmh=torch.nn.Sequential(torch.nn.Linear(a.hid,2*a.hid),torch.nn.GELU()); mmo=torch.nn.Linear(2*a.hid,len(emos))
+def mmlogits(f): return mmo(mmh(f).mean(1))
+vp=list(vis.parameters())+list(heads.parameters())+list(mmh.parameters())+list(mmo.parameters())
 vopt=torch.optim.AdamW(vp,lr=a.vlr,weight_decay=0.0,betas=(0.9,0.95))
 vs=torch.optim.lr_scheduler.LambdaLR(vopt,lambda s:min(1,(s+1)/30)*0.5*(1+math.cos(math.pi*min(s,a.vsteps)/max(a.vsteps,1))))
 gv=torch.Generator().manual_seed(1); t0=time.time()
@@ -60,16 +62,19 @@ for s in range(a.vsteps):
     idx=torch.randint(0,a.ntrain,(a.bs,),generator=gv)
     f=feats(tr[0][idx],tr[1]); pf=pool(f)
     l=sum(torch.nn.functional.cross_entropy(heads[k](pf),TG[k][idx]) for k in keys)
-    if s>=a.switch: l=l+a.nw*sum(torch.nn.functional.cross_entropy(heads[k](torch.nn.functional.rms_norm(f,(f.shape[-1],)).mean(1)),TG[k][idx]) for k in keys)
+    if s>=a.switch and a.tokw==0: l=l+a.nw*sum(torch.nn.functional.cross_entropy(heads[k](torch.nn.functional.rms_norm(f,(f.shape[-1],)).mean(1)),TG[k][idx]) for k in keys)
     if a.pool=="maxtok": l=l+sum(torch.nn.functional.cross_entropy(heads[k](f).flatten(0,1),TG[k][idx].repeat_interleave(f.shape[1])) for k in keys)
     if a.pool=="maxmean": l=l+sum(torch.nn.functional.cross_entropy(heads[k](f.mean(1)),TG[k][idx]) for k in keys)
+    if s>=a.switch and a.tokw>0: l=l+a.tokw*torch.nn.functional.cross_entropy(heads["emotion"](f).flatten(0,1),TG["emotion"][idx].repeat_interleave(f.shape[1]))
+    if a.mlpmean>0: l=l+a.mlpmean*torch.nn.functional.cross_entropy(mmlogits(f),TG["emotion"][idx])
     l.backward(); torch.nn.utils.clip_grad_norm_(vp,1.0); vopt.step(); vs.step(); vopt.zero_grad()
     if (s+1)%a.every==0:
         if a.targets=="emotion":
             with torch.no_grad(): va=(heads["emotion"](feats(te[0],te[1]).amax(1)).argmax(-1)==torch.tensor(te[2])).float().mean().item()
         else: va=float("nan")
         with torch.no_grad(): ff=feats(te[0],te[1]); ta=(heads["emotion"](ff).argmax(-1)==torch.tensor(te[2])[:,None]).float().mean().item(); ma=(heads["emotion"](torch.nn.functional.rms_norm(ff,(ff.shape[-1],)).mean(1)).argmax(-1)==torch.tensor(te[2])).float().mean().item()
-        print("vpre",s+1,round(l.item(),3),"t",round(time.time()-t0,1),"vacc",round(va,3),"tokacc",round(ta,3),"meanacc",round(ma,3),flush=True)
+        mma=(mmlogits(ff).argmax(-1)==torch.tensor(te[2])).float().mean().item() if a.mlpmean>0 else 0.0
+        print("vpre",s+1,"mlpmean",round(mma,3),round(l.item(),3),"t",round(time.time()-t0,1),"vacc",round(va,3),"tokacc",round(ta,3),"meanacc",round(ma,3),flush=True)
 if a.save_vis: torch.save({"vis":vis.state_dict(),"heads":heads.state_dict()},a.save_vis)
 if a.load_vis:
     _sd=torch.load(a.load_vis)
