@@ -19,7 +19,7 @@ from unifer.prompts import chat_messages, fer_question  # noqa: E402
 from unifer.train_cli import main as train_main, parser_for  # noqa: E402
 from unifer.trainers.grpo import UniFERGRPOConfig, UniFERGRPOTrainer  # noqa: E402
 from unifer.trainers.rewards import accuracy_reward, completion_text, format_reward  # noqa: E402
-from unifer.trainers.sft import UniFERSFTConfig, UniFERSFTTrainer  # noqa: E402
+from unifer.trainers.sft import UniFERSFTConfig, UniFERSFTTrainer, response_mask  # noqa: E402
 
 RECIPES = Path(__file__).resolve().parents[1] / "trainers" / "recipes"
 QUESTION = fer_question(CANONICAL_EMOTIONS)
@@ -110,6 +110,17 @@ def test_sft_labels_only_the_response_and_end_of_turn(tiny_model_path, cot_datas
         # The labelled tokens are the last ones of the sequence, just before any padding.
         length = int(batch["attention_mask"][row].sum())
         assert batch["input_ids"][row, length - len(expected) - 1:length - 1].tolist() == expected
+
+
+def test_response_mask_covers_every_assistant_turn_and_its_end_of_turn_only():
+    header, end = [7, 5], 9
+    two_turns = torch.tensor([[7, 1, 2, 9, 3, 7, 5, 2, 4, 9, 3, 7, 1, 4, 9, 3, 7, 5, 6, 9, 3, 0]])
+    expected = [i in (7, 8, 9, 18, 19) for i in range(two_turns.shape[1])]
+    assert response_mask(two_turns, header, end)[0].tolist() == expected
+    truncated = torch.tensor([[7, 1, 2, 9, 3, 7, 5, 2, 4]])
+    assert response_mask(truncated, header, end)[0].tolist() == [False] * 7 + [True, True]
+    assert not response_mask(torch.tensor([[7, 1, 2, 9]]), header, end).any()  # no assistant turn
+    assert not response_mask(torch.tensor([[7]]), header, end).any()  # shorter than the header
 
 
 def test_sft_loss_on_all_masks_only_padding_and_image_placeholders(tiny_model_path, cot_dataset, tmp_path):
