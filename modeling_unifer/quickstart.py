@@ -39,7 +39,7 @@ class Plan:
     # Step counts leave room for this shared machine's speed drift under the 10-minute budget (docs/quickstart.md).
     vision: dict[str, Any] = field(default_factory=lambda: dict(
         max_steps=550, per_device_train_batch_size=32, learning_rate=1e-3, lr_scheduler_type="cosine",
-        warmup_steps=30, weight_decay=0.0, adam_beta2=0.95, token_loss_weight=2.0, token_loss_start=250))
+        warmup_steps=30, weight_decay=0.0, adam_beta2=0.95, token_loss_weight=4.0, token_loss_start=250))
     sft: dict[str, Any] = field(default_factory=lambda: dict(
         max_steps=280, per_device_train_batch_size=32, learning_rate=2e-3, lr_scheduler_type="cosine",
         warmup_steps=20, weight_decay=0.0, adam_beta2=0.95, freeze_vision_tower=True))
