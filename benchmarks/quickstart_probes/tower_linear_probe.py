@@ -14,7 +14,8 @@ from sklearn.linear_model import LogisticRegression
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 import unifer.modeling_unifer  # noqa: F401  (registers the UniFER Auto classes)
-from unifer.data.synfer import geometry, item_seed
+from unifer.data.synfer import geometry
+from unifer.data.synfer_dataset import stream_jobs
 from unifer.trainers.vision_pretraining import EncodedFaces, collate_faces
 
 
@@ -32,11 +33,9 @@ def tokens(model, processor, dataset, size: int) -> torch.Tensor:
 
 
 def drawn(emotions, stream: int, n: int) -> list[dict]:
-    rows = []
-    for i in range(n):
-        emotion = emotions[i % len(emotions)]
-        rows.append({"emotion": emotion, **geometry(emotion, item_seed(stream, i))})
-    return rows
+    """Expression and drawn features of a SynFER stream's first ``n`` faces, in build_synfer's row order."""
+    jobs = stream_jobs(emotions, -(-n // len(emotions)), stream, size=0)[:n]
+    return [{"emotion": emotion, **geometry(emotion, seed)} for emotion, seed, _ in jobs]
 
 
 def main() -> None:
@@ -52,8 +51,7 @@ def main() -> None:
     processor = AutoProcessor.from_pretrained(args.tower)
     train = load_dataset(args.data, "rlvr", split="train").select(range(args.n_train))
     test = load_dataset(args.data, "benchmark", split="test")
-    emotions = [e for e in test.features["label"].names]
-    # build_synfer cycles the emotions in canonical order, which is the ClassLabel order
+    emotions = test.features["label"].names  # canonical order, as build_synfer cycles them
     train_rows, test_rows = drawn(emotions, args.seed, len(train)), drawn(emotions, args.seed + 1, len(test))
     assert [r["emotion"] for r in train_rows] == train["solution"], "rows are not SynFER stream --seed"
     x_train, x_test = tokens(model, processor, train, args.size), tokens(model, processor, test, args.size)
