@@ -39,11 +39,11 @@ def collators(root: Path, per_class: int):
     model_path = build_model(root / "model", plan, seed=0)
     build_synfer(root / "synfer", n_per_class=per_class, test_per_class=1, size=plan.image_size, emotions=plan.emotions,
                  num_proc=1)
-    rows = list(load_dataset(str(root / "synfer"), "cot", split="train"))
+    cot = load_dataset(str(root / "synfer"), "cot", split="train")
     args = UniFERSFTConfig(output_dir=str(root / "sft"), image_size=plan.image_size, report_to="none", bf16=False,
                            max_length=512)  # as trainers/recipes/sft_quickstart.yaml
     unifer = UniFERSFTTrainer(AutoModelForImageTextToText.from_pretrained(model_path), args=args,
-                              train_dataset=load_dataset(str(root / "synfer"), "cot", split="train")).data_collator
+                              train_dataset=cot).data_collator
     processor = AutoProcessor.from_pretrained(model_path)
     stock = DataCollatorForVisionLanguageModeling(processor, assistant_only_loss=True, max_length=512,
                                                   chat_template=get_training_chat_template(processor))
@@ -55,7 +55,7 @@ def collators(root: Path, per_class: int):
         labels[:, 1:][collated["input_ids"][:, :-1] == end_of_turn] = -100
         return collated
 
-    return {"trl": trl, "unifer": unifer}, rows
+    return {"trl": trl, "unifer": unifer}, list(cot)
 
 
 def main() -> int:

@@ -30,9 +30,10 @@ def main() -> None:
     engine = TransformersEngine(args.model)
     test = load_dataset(args.data, "benchmark", split="test")
     names = test.features["label"].names
-    for emotion in names:
-        faces = [row["image"] for row in test if names[row["label"]] == emotion]
-        requests = make_requests([prepare_image(face, args.size) for face in faces], names) * args.samples
+    prepared = [prepare_image(face, args.size) for face in test["image"]]  # decoded once, grouped below
+    for label, emotion in enumerate(names):
+        faces = [face for face, face_label in zip(prepared, test["label"]) if face_label == label]
+        requests = make_requests(faces, names) * args.samples
         generations = engine.generate(requests, batch_size=64, max_new_tokens=96, do_sample=True, temperature=1.0)
         answers = [Counter() for _ in faces]
         for i, generation in enumerate(generations):
