@@ -1,8 +1,9 @@
-# `make quickstart` and `make test` work from a fresh clone: both create .venv and install what they need.
+# `make quickstart`, `make test` and `make lint` work from a fresh clone: each creates .venv and installs what it needs.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.unifer-installed
+LINT_STAMP := $(VENV)/.unifer-lint-installed
 ARCH   := $(shell uname -m)
 # The Qwen2.5-VL processor needs torchvision; these pairs are the tested builds (x86_64 / aarch64).
 ifeq ($(ARCH),aarch64)
@@ -12,7 +13,7 @@ TORCH := torch==2.14.1 torchvision==0.29.1
 endif
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1
 
-.PHONY: setup browser test quickstart clean
+.PHONY: setup browser lint test quickstart clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,19 @@ setup: $(STAMP)
 # The browser test drives Debian's chromium (CI runs as root on Debian); elsewhere it skips with a reason.
 browser:
 	command -v chromium >/dev/null || (command -v apt-get >/dev/null && apt-get update -qq && apt-get install -y -qq chromium) || echo "chromium not installed: the browser test will skip"
+
+# Lint needs only the dev extra (ruff; settings in pyproject.toml): its requirements are read from setup.py and
+# installed on their own, without torch or the package, so a fresh clone lints without the heavy install.
+DEV_EXTRA := import ast; tree = ast.parse(open('setup.py').read()); \
+	extras = next(n.value for n in ast.walk(tree) if isinstance(n, ast.Assign) and getattr(n.targets[0], 'id', '') == 'EXTRAS'); \
+	print(' '.join(ast.literal_eval(extras)['dev']))
+
+$(LINT_STAMP): setup.py | $(PY)
+	$(PY) -m pip install --quiet $$($(PY) -c "$(DEV_EXTRA)")
+	touch $@
+
+lint: $(LINT_STAMP)
+	$(PY) -m ruff check . && $(PY) -m ruff format --check .
 
 test: setup browser
 	$(OFFLINE) $(PY) -m pytest

@@ -9,7 +9,8 @@ HERE = Path(__file__).parent
 CORE = [
     "torch>=2.9",
     "torchvision>=0.24",
-    "transformers>=5.0",
+    # modeling_unifer._register uses transformers.conversion_mapping (not exported; no public equivalent yet).
+    "transformers>=5.0,<5.25",
     "tokenizers>=0.22",
     "huggingface_hub>=1.0",
     "pillow>=10",
@@ -21,7 +22,7 @@ EXTRAS = {
               "scikit-learn>=1.5", "matplotlib>=3.8", "pyarrow>=18", "pyyaml>=6", "ijson>=3.2", "httpx>=0.27"],
     "vllm": ["vllm>=0.11"],
     "space": ["gradio>=6.0", "gradio_client>=2.0", "scikit-learn>=1.5"],
-    "dev": ["pytest>=8", "pytest-timeout>=2.3", "playwright>=1.50"],
+    "dev": ["pytest>=8", "pytest-timeout>=2.3", "playwright>=1.50", "ruff>=0.17", "hypothesis>=6.170"],
 }
 
 setup(
@@ -37,12 +38,15 @@ setup(
         "unifer.data": "dataset_scripts",
         "unifer.trainers": "trainers",
         "unifer.metrics": "metrics",
+        "unifer.space": "space",
     },
-    packages=["unifer", "unifer.data", "unifer.trainers", "unifer.metrics", "unifer.metrics.fer_accuracy"],
+    packages=["unifer", "unifer.commands", "unifer.data", "unifer.data.curation", "unifer.trainers",
+              "unifer.metrics", "unifer.metrics.fer_accuracy", "unifer.space"],
     package_data={"unifer.metrics": ["fer_accuracy/*.md", "fer_accuracy/*.txt"],
-                  "unifer.trainers": ["recipes/*.yaml", "accelerate/*.yaml"]},
+                  "unifer.trainers": ["recipes/*.yaml", "accelerate/*.yaml"],
+                  "unifer.space": ["README.md", "requirements.txt"]},
     include_package_data=True,
     install_requires=CORE,
     extras_require=EXTRAS,
-    entry_points={"console_scripts": ["unifer = unifer.cli:main"]},
+    entry_points={"console_scripts": ["unifer = unifer.commands:main"]},
 )

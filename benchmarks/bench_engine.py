@@ -27,10 +27,10 @@ SEVEN_B = dict(hidden_size=3584, num_hidden_layers=28, num_attention_heads=28, n
 def build_engine(model_size: str, workdir: str) -> TransformersEngine:
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from unifer.testing import build_processor, build_tokenizer, tiny_config
+    from unifer.tiny import build_processor, build_tokenizer, tiny_config
 
     if model_size == "tiny":
-        from unifer.testing import build_tiny_unifer
+        from unifer.tiny import build_tiny_unifer
 
         return TransformersEngine(build_tiny_unifer(f"{workdir}/tiny", seed=0))
     tokenizer = build_tokenizer()

@@ -42,7 +42,8 @@ def run(kind: str, model_path: Path, dataset, steps: int, out: Path) -> list[flo
     from transformers import AutoModelForImageTextToText, PrinterCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    from unifer.trainers.grpo import UniFERGRPOConfig, UniFERGRPOTrainer
+    from unifer.trainers.configs import UniFERGRPOConfig
+    from unifer.trainers.grpo import UniFERGRPOTrainer
     from unifer.trainers.rewards import accuracy_reward, format_reward
 
     config = {"output_dir": str(out), "max_steps": steps, "per_device_train_batch_size": BATCH,
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     import transformers
 
-    from unifer.testing import build_tiny_unifer
+    from unifer.tiny import build_tiny_unifer
 
     transformers.logging.set_verbosity_error()
     torch.set_num_threads(args.threads)

@@ -9,6 +9,9 @@ trainers' shape (TRL conventions).
 The input is streamed (a JSON list through ijson, or JSONL line by line) and written in bounded Parquet row
 groups and shards, one image in memory at a time, so a 360K-row build runs in flat memory. A bad row never stops
 the build: it is counted by reason (``REASONS``) and written to ``rejected.jsonl``.
+
+The trainers convert raw rows with the same converters (:func:`training_example`), so a raw row means the same in
+a build and in training.
 """
 from __future__ import annotations
 
@@ -22,10 +25,10 @@ from typing import Any, Callable, Iterator, Mapping
 
 import datasets
 
-from ..answers import extract_label, parse
-from ..labels import normalize, to_candidate
-from ..prompts import candidates_in_question, chat_messages
-from .publish import (CITATION, MAX_SHARD_BYTES, BadImage, ShardWriter, SplitOutput, image_file, markdown_table,
+from unifer.answers import extract_label, parse
+from unifer.labels import normalize, to_candidate
+from unifer.prompts import candidates_in_question, chat_messages
+from unifer.data.publish import (CITATION, MAX_SHARD_BYTES, BadImage, ShardWriter, SplitOutput, image_file, markdown_table,
                       read_image, size_category, write_card)
 
 #: Why a source row was rejected, in the order the checks run (a row is counted once, for the first failure).
@@ -123,19 +126,33 @@ KINDS: dict[str, Kind] = {
 }
 
 
+def _text_fields(kind: Kind, row: Mapping[str, Any]) -> tuple[str, str, str]:
+    """``image_path`` and the kind's two text fields, in converter argument order, or ``Rejected``."""
+    image_path = _text_field(row, "image_path")
+    first, second = (_text_field(row, name) for name in kind.fields)
+    return image_path, first, second
+
+
 def convert(kind: Kind, row: Any, images_root: str | Path) -> dict[str, Any]:
     """One source row to one output example, or ``Rejected`` (checks run in ``REASONS`` order)."""
     if isinstance(row, Rejected):  # an unparsable JSONL line
         raise row
     if not isinstance(row, Mapping):
         raise Rejected("invalid_json", f"row is a {type(row).__name__}, not a JSON object")
-    image_path = _text_field(row, "image_path")
-    first, second = (_text_field(row, name) for name in kind.fields)
+    image_path, first, second = _text_fields(kind, row)
     try:
         image = read_image(image_file(images_root, image_path))
     except BadImage as err:
         raise Rejected(err.reason, str(err.path)) from None
     return kind.make(first, second, image)
+
+
+def training_example(kind: Kind, row: Mapping[str, Any]) -> dict[str, Any]:
+    """One source row as the trainers take it: :func:`convert`'s example, but its image stays the row's
+    ``image_path`` (the trainers open it when they prepare the face, so conversion reads no image). ``Rejected``
+    as :func:`convert` for everything but the image checks."""
+    image_path, first, second = _text_fields(kind, row)
+    return kind.make(first, second, image_path)
 
 
 def iter_rows(path: str | Path) -> Iterator[tuple[int, Any]]:

@@ -28,9 +28,9 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import datasets
 
-from ..labels import CANONICAL_EMOTIONS, SUBSET_LABELS, SUBSETS, normalize
-from ..prompts import fer_question
-from .publish import (CITATION, MAX_SHARD_BYTES, BadImage, ShardWriter, histogram_table, image_file,
+from unifer.labels import CANONICAL_EMOTIONS, SUBSET_LABELS, SUBSETS, normalize
+from unifer.prompts import fer_question
+from unifer.data.publish import (CITATION, MAX_SHARD_BYTES, BadImage, ShardWriter, histogram_table, image_file,
                       markdown_table, read_image, size_category, write_card, write_jsonl)
 
 #: The UniFER commit whose index files define FERBench.

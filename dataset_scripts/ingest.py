@@ -12,11 +12,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from ..labels import CANONICAL_EMOTIONS, fold, normalize
-from ..prompts import fer_question
-from .cot_rlvr import RLVR_FEATURES, rlvr_example
-from .ferbench import benchmark_example, benchmark_features
-from .publish import (MAX_SHARD_BYTES, BadImage, ShardWriter, histogram_table, image_file, read_image,
+from unifer.labels import CANONICAL_EMOTIONS, fold, normalize
+from unifer.prompts import fer_question
+from unifer.data.cot_rlvr import RLVR_FEATURES, rlvr_example
+from unifer.data.ferbench import benchmark_example, benchmark_features
+from unifer.data.publish import (MAX_SHARD_BYTES, BadImage, ShardWriter, histogram_table, image_file, read_image,
                       size_category, write_card)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"})

@@ -18,8 +18,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from ..labels import CANONICAL_EMOTIONS, normalize
-from . import synfer
+from unifer.labels import CANONICAL_EMOTIONS, normalize
+from unifer.data import synfer
 
 #: PNG compression 1: about 4x faster than PIL's default level for files about 10% larger.
 PNG_COMPRESS_LEVEL = 1
@@ -62,10 +62,10 @@ def build_synfer(out_dir: str | Path, *, n_per_class: int, seed: int = 0, size: 
 
     Returns rows per config, seconds, and faces drawn per second.
     """
-    from ..prompts import fer_question
-    from .cot_rlvr import COT_FEATURES, RLVR_FEATURES, cot_example, rlvr_example
-    from .ferbench import benchmark_example, benchmark_features
-    from .publish import MAX_SHARD_BYTES, ShardWriter
+    from unifer.prompts import fer_question
+    from unifer.data.cot_rlvr import COT_FEATURES, RLVR_FEATURES, cot_example, rlvr_example
+    from unifer.data.ferbench import benchmark_example, benchmark_features
+    from unifer.data.publish import MAX_SHARD_BYTES, ShardWriter
 
     if n_per_class < 1 or size < 1:
         raise ValueError(f"--n-per-class ({n_per_class}) and --size ({size}) must be positive.")
@@ -107,7 +107,7 @@ def build_synfer(out_dir: str | Path, *, n_per_class: int, seed: int = 0, size: 
 
 
 def _write_card(out_dir, outputs, candidates: Sequence[str], command: str, faces: int) -> None:
-    from .publish import markdown_table, size_category, write_card
+    from unifer.data.publish import markdown_table, size_category, write_card
 
     shapes = ("FERBench format: `image`, `label`, `prompt`, `candidate_labels`, ...", "SFT: `messages`, `images`",
               "GRPO: `prompt`, `image`, `solution`, `candidate_labels`")

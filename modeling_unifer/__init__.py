@@ -2,9 +2,9 @@
 
 Importing ``unifer`` is cheap (no torch); heavy parts live in submodules.
 """
-from .answers import UNKNOWN, ParsedResponse, extract_label, is_well_formed, parse
-from .labels import CANONICAL_EMOTIONS, SUBSET_LABELS, SUBSETS, normalize, to_candidate, to_subset_label
-from .prompts import chat_messages, fer_question
+from unifer.answers import UNKNOWN, ParsedResponse, extract_label, is_well_formed, parse
+from unifer.labels import CANONICAL_EMOTIONS, SUBSET_LABELS, SUBSETS, normalize, to_candidate, to_subset_label
+from unifer.prompts import chat_messages, fer_question
 
 __version__ = "0.1.0"
 

@@ -138,7 +138,7 @@ def _answer_words(answer: str) -> list[str]:
 
 def _strict_label(text: str, candidates: Sequence[str]) -> str | None:
     answer = _single_answer(text)
-    if not answer:
+    if not answer or not candidates:
         return None
     lookup = _candidate_lookup(candidates)
     longest = max(len(key.split()) for key in lookup)
@@ -174,7 +174,8 @@ def _paper_label(text: str, candidates: Sequence[str], subset: str | None, scrip
         if label in response_lower:
             return label
     for label, synonyms in PAPER_SYNONYMS.get(subset or "", ()):
-        if any(synonym in response_lower for synonym in synonyms):
+        # The official lists always hold the table's labels; a shorter list must not get a label it lacks.
+        if label in candidates and any(synonym in response_lower for synonym in synonyms):
             return label
     return UNKNOWN
 

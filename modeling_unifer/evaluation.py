@@ -9,15 +9,17 @@ rank takes a strided share of the items and writes its own file; rank 0 merges t
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from .images import DEFAULT_IMAGE_SIZE
-from .prompts import DEFAULT_SYSTEM_PROMPT, QUESTION_TEMPLATE, DIRECT_QUESTION_TEMPLATE
+from unifer.images import DEFAULT_IMAGE_SIZE
+from unifer.inference import FERPrediction, generate_predictions, make_requests
+from unifer.jsonl import Ledger, check_run_settings, read_records, write_records
+from unifer.prompts import DEFAULT_SYSTEM_PROMPT, DIRECT_QUESTION_TEMPLATE, QUESTION_TEMPLATE
 
 PREDICTIONS = "predictions.jsonl"
+RUN_FILE = "run.json"
 
 
 def load_benchmark(benchmark: str, config: str = "all", subsets: Sequence[str] | None = None,
@@ -80,50 +82,13 @@ def run_settings(model: str, benchmark: str, *, backend: str, max_new_tokens: in
             "prompt_sha256": hashlib.sha256(prompt.encode()).hexdigest()}
 
 
-def check_or_start(output_dir: Path, settings: dict[str, Any], overwrite: bool) -> None:
+def start_run(output_dir: Path, settings: dict[str, Any], overwrite: bool) -> None:
     """Refuse to mix predictions made under other settings; ``overwrite`` clears the old run instead."""
-    run_file = output_dir / "run.json"
     if overwrite:
-        for old in output_dir.glob("predictions*.jsonl"):
-            old.unlink()
-    elif run_file.exists():
-        old = json.loads(run_file.read_text())
-        changed = {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}
-        if changed:
-            details = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
-            raise ValueError(f"{output_dir} holds predictions made with other settings ({details}). "
-                             "Use another --output-dir, or --overwrite to start over.")
-    output_dir.mkdir(parents=True, exist_ok=True)
-    run_file.write_text(json.dumps(settings, indent=2))
-
-
-def read_done(path: Path, *, repair: bool = True) -> dict[str, dict[str, Any]]:
-    """Records already in a predictions file, by id. A torn last line (a kill mid-write) is ignored and, with
-    ``repair``, cut off the file so appending continues on a clean line."""
-    if not path.exists():
-        return {}
-    done: dict[str, dict[str, Any]] = {}
-    good_bytes = 0
-    with path.open("rb") as handle:
-        for line in handle:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                break
-            if not line.endswith(b"\n"):
-                break
-            done[record["id"]] = record
-            good_bytes += len(line)
-    if repair and good_bytes < path.stat().st_size:
-        with path.open("r+b") as handle:
-            handle.truncate(good_bytes)
-    return done
-
-
-def _append(handle, records: list[dict[str, Any]]) -> None:
-    handle.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-    handle.flush()
-    os.fsync(handle.fileno())
+        for old in [*output_dir.glob("predictions*.jsonl"), output_dir / RUN_FILE]:
+            old.unlink(missing_ok=True)
+    check_run_settings(output_dir, settings, file_name=RUN_FILE, what="predictions",
+                       option="--output-dir (or --overwrite to start over)")
 
 
 def _shard() -> tuple[int, int, Any]:
@@ -141,33 +106,28 @@ def generate_missing(engine, dataset, golds: list[str], path: Path, todo: list[i
     """Generate the dataset rows ``todo``, appending each batch to ``path``; returns the count."""
     from tqdm.auto import tqdm
 
-    from .answers import extract_label, is_well_formed
-    from .inference import make_requests
-
     bar = tqdm(total=len(todo), desc="generating", unit="item", dynamic_ncols=True)
     chunk = max(batch_size * 4, 32)  # prepare images a chunk at a time: bounded memory, batches still sorted
-    with path.open("a", encoding="utf-8") as handle:
+    with Ledger(path) as ledger:
         for start in range(0, len(todo), chunk):
             rows = [dataset[i] for i in todo[start:start + chunk]]
             requests = [make_requests([row["image"]], row["candidate_labels"], reasoning=reasoning,
-                                      image_size=image_size)[0] for row in rows]
-            for batch in engine.generate_batches(requests, batch_size=batch_size, max_new_tokens=max_new_tokens):
-                texts = [generation.text for _, generation in batch]
-                scores = (engine.score_candidates([requests[j] for j, _ in batch], texts)
-                          if probabilities else [None] * len(batch))
-                records = []
-                for (j, generation), probs in zip(batch, scores):
-                    row, cands = rows[j], rows[j]["candidate_labels"]
-                    records.append({
-                        "id": row["id"], "subset": row["subset"], "label": golds[todo[start + j]],
-                        "candidate_labels": cands, "response": generation.text,
-                        "parsed_label": extract_label(generation.text, cands),
-                        "well_formed": is_well_formed(generation.text), "probabilities": probs,
-                        "num_tokens": generation.num_tokens, "seconds": round(generation.seconds, 4)})
-                _append(handle, records)
-                bar.update(len(records))
+                                      image_size=image_size, names=[row["id"]])[0] for row in rows]
+            for batch in generate_predictions(engine, requests, batch_size=batch_size,
+                                              max_new_tokens=max_new_tokens, probabilities=probabilities):
+                ledger.append(prediction_record(rows[j], golds[todo[start + j]], prediction, probabilities)
+                              for j, prediction in batch)
+                bar.update(len(batch))
     bar.close()
     return len(todo)
+
+
+def prediction_record(row: dict[str, Any], gold: str, prediction: FERPrediction, probabilities: bool) -> dict:
+    """One line of ``predictions.jsonl``: the item, its gold label, the response and its parse."""
+    return {"id": row["id"], "subset": row["subset"], "label": gold, "candidate_labels": row["candidate_labels"],
+            "response": prediction.raw_text, "parsed_label": prediction.label, "well_formed": prediction.well_formed,
+            "probabilities": prediction.probabilities if probabilities else None,
+            "num_tokens": prediction.num_tokens, "seconds": round(prediction.seconds or 0.0, 4)}
 
 
 def merge_predictions(output_dir: Path, order: Sequence[str]) -> Path:
@@ -175,15 +135,11 @@ def merge_predictions(output_dir: Path, order: Sequence[str]) -> Path:
     records: dict[str, dict[str, Any]] = {}
     files = sorted(output_dir.glob("predictions*.jsonl"))
     for path in files:
-        records.update(read_done(path))
+        records.update((record["id"], record) for record in read_records(path))
     missing = [i for i in order if i not in records]
     if missing:
         raise RuntimeError(f"{len(missing)} items have no prediction (first: {missing[:3]}); run again to resume.")
-    target = output_dir / PREDICTIONS
-    temporary = target.with_suffix(".jsonl.tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        _append(handle, [records[i] for i in order])
-    os.replace(temporary, target)
+    target = write_records(output_dir / PREDICTIONS, [records[i] for i in order])
     for path in files:
         if path != target:
             path.unlink()
@@ -196,15 +152,16 @@ def evaluate_model(model: str, benchmark: str, output_dir: str | Path, *, config
                    probabilities: bool = False, image_size: int | None = DEFAULT_IMAGE_SIZE, reasoning: bool = True,
                    overwrite: bool = False, bootstrap: int = 1000, engine: Any = None) -> dict[str, Any] | None:
     """Evaluate ``model`` on ``benchmark``; returns the metrics (on rank 0; None on other ranks)."""
-    from .inference import load_engine
-    from .scoring import load_predictions, score, write_report
+    from unifer.inference import load_engine
+    from unifer.metrics.reports import write_report
+    from unifer.metrics.scoring import load_predictions, score
 
     output_dir = Path(output_dir)
     rank, world, state = _shard()
     settings = run_settings(model, benchmark, backend=backend, max_new_tokens=max_new_tokens,
                             image_size=image_size, reasoning=reasoning, probabilities=probabilities)
     if rank == 0:
-        check_or_start(output_dir, settings, overwrite)
+        start_run(output_dir, settings, overwrite)
     if state is not None:
         state.wait_for_everyone()
     dataset = load_benchmark(benchmark, config, subsets, limit)
@@ -212,7 +169,7 @@ def evaluate_model(model: str, benchmark: str, output_dir: str | Path, *, config
     target = output_dir / (PREDICTIONS if world == 1 else f"predictions.rank{rank}.jsonl")
     done: set[str] = set()
     for path in output_dir.glob("predictions*.jsonl"):  # earlier runs may have used another number of ranks
-        done |= read_done(path, repair=path == target).keys()
+        done |= {record["id"] for record in read_records(path, repair=path == target)}
     if state is not None:
         state.wait_for_everyone()  # nobody appends before every rank has read
     ids = dataset["id"]
@@ -230,37 +187,3 @@ def evaluate_model(model: str, benchmark: str, output_dir: str | Path, *, config
     write_report(result, output_dir, config={**settings, "extraction": extraction, "items": len(dataset),
                                              "config": config, "subsets": list(subsets or [])})
     return result
-
-
-def run(args) -> int:
-    result = evaluate_model(args.model, args.benchmark, args.output_dir, config=args.config, subsets=args.subsets,
-                            limit=args.limit, backend=args.backend, batch_size=args.batch_size,
-                            max_new_tokens=args.max_new_tokens, extraction=args.extraction,
-                            probabilities=args.probabilities, image_size=args.image_size or None,
-                            reasoning=not args.no_reasoning, overwrite=args.overwrite, bootstrap=args.bootstrap)
-    if result is not None:
-        from .score_cli import format_table
-
-        print(format_table(result))
-        print(f"wrote predictions.jsonl, metrics.json, report.md and confusion matrices to {args.output_dir}")
-    return 0
-
-
-def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("eval", help="evaluate a model on a FERBench-format benchmark (resumable)")
-    parser.add_argument("--model", required=True, help="model folder or Hub id")
-    parser.add_argument("--benchmark", required=True, help="benchmark folder (unifer data build …) or Hub id")
-    parser.add_argument("--config", default="all", help="benchmark config (default: %(default)s)")
-    parser.add_argument("--subsets", nargs="+", help="only these subsets")
-    parser.add_argument("--limit", type=int, help="first N items of each subset")
-    parser.add_argument("--backend", choices=["transformers", "vllm"], default="transformers")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--max-new-tokens", type=int, default=1024)
-    parser.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE, help="0 keeps the original size")
-    parser.add_argument("--no-reasoning", action="store_true", help="ask for the answer only (fast path)")
-    parser.add_argument("--probabilities", action="store_true", help="also score every candidate label")
-    parser.add_argument("--extraction", choices=["strict", "paper"], default="strict")
-    parser.add_argument("--bootstrap", type=int, default=1000, help="resamples for the 95%% CI (0: off)")
-    parser.add_argument("--output-dir", required=True)
-    parser.add_argument("--overwrite", action="store_true", help="discard earlier predictions in --output-dir")
-    parser.set_defaults(handler=run)

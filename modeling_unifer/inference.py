@@ -1,36 +1,49 @@
-"""Inference: FER requests in, responses and per-label probabilities out, behind one engine interface.
+"""Inference, the one path: FER requests in, generations out of an engine, parsed into :class:`FERPrediction`.
 
-Engines are chosen by name (:func:`load_engine`): ``transformers`` (here) and ``vllm`` (``unifer.vllm_engine``,
-imported only when asked for, so this module — which is also shipped as Hub remote code — needs no vLLM).
+Everything that runs a model on faces (``predict``, the model's ``.predict``, the pipeline, ``unifer eval``, the
+Space and CoT curation) goes through :func:`generate_predictions` (batched) or :func:`stream_prediction`
+(token by token); the response is parsed once, here, by :func:`to_prediction`. Engines are chosen by name
+(:func:`load_engine`): ``transformers`` (:class:`TransformersEngine`, here) and ``vllm`` (``unifer.vllm_engine``,
+imported only when asked for, so nothing here needs vLLM).
+
+This file doubles as Hub remote code (a saved model's ``predict`` runs it where ``unifer`` is not installed), and
+remote code can only import sibling files relatively: hence one flat module with relative imports.
 """
 from __future__ import annotations
 
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator, Sequence
+from threading import Thread
+from typing import Any, Iterator, Protocol, Sequence
 
 import torch
 
 from . import modeling_unifer  # noqa: F401  (registers the unifer model type with the Auto classes)
 from .answers import extract_label, parse, text_before_answer
 from .images import DEFAULT_IMAGE_SIZE, prepare_image
-from .labels import normalize, validate_candidates
+from .labels import CANONICAL_EMOTIONS, normalize, validate_candidates
 from .prompts import chat_messages, fer_question
+
+#: Generation budget when none is given: room for reasoning, or just the answer block.
+DEFAULT_MAX_NEW_TOKENS = {True: 1024, False: 16}
 
 
 @dataclass(frozen=True)
 class FERRequest:
-    """One face and the question to ask about it. ``image`` is already prepared (RGB, resized)."""
+    """One face and the question to ask about it. ``image`` is already prepared (RGB, resized); ``prompt`` is the
+    item's own question when it has one (an RLVR problem, a benchmark row's prompt), else the FERBench question
+    for ``candidate_labels`` is asked."""
 
     image: Any
     candidate_labels: tuple[str, ...]
     reasoning: bool = True
     system: str | None = None
+    prompt: str | None = None
 
     @property
     def question(self) -> str:
-        return fer_question(self.candidate_labels, reasoning=self.reasoning)
+        return self.prompt or fer_question(self.candidate_labels, reasoning=self.reasoning)
 
     def messages(self) -> list[dict[str, Any]]:
         return chat_messages(None, self.question, system=self.system)
@@ -51,7 +64,8 @@ class FERPrediction:
 
     ``label`` is the strict parse of the answer (None when the answer names no single candidate);
     ``probabilities`` scores every candidate as the answer continuation of the generated reasoning
-    (teacher-forced likelihood of ``<answer>{label}</answer>``), normalised over the candidates.
+    (teacher-forced likelihood of ``<answer>{label}</answer>``), normalised over the candidates (empty when not
+    asked for). ``num_tokens`` and ``seconds`` describe the generation (seconds: the batch's time per item).
     """
 
     label: str | None
@@ -60,17 +74,91 @@ class FERPrediction:
     raw_text: str
     well_formed: bool
     probabilities: dict[str, float] = field(default_factory=dict)
+    num_tokens: int | None = None
+    seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+class Engine(Protocol):
+    """What an inference backend provides (``TransformersEngine``, ``VLLMEngine``)."""
+
+    name: str
+
+    def generate_batches(self, requests: Sequence[FERRequest], *, batch_size: int, max_new_tokens: int,
+                         **sampling: Any) -> Iterator[list[tuple[int, Generation]]]:
+        """Yield ``[(request index, Generation), …]`` as batches finish (in any order of requests)."""
+
+    def score_candidates(self, requests: Sequence[FERRequest], responses: Sequence[str]) -> list[dict[str, float]]:
+        """Each request's candidate probabilities as the answer that follows its response's reasoning."""
+
+
 def make_requests(images: Sequence[Any], candidate_labels: Sequence[str], *, reasoning: bool = True,
-                  image_size: int | None = DEFAULT_IMAGE_SIZE, system: str | None = None) -> list[FERRequest]:
+                  image_size: int | None = DEFAULT_IMAGE_SIZE, system: str | None = None,
+                  names: Sequence[str] | None = None) -> list[FERRequest]:
     """Prepare images (naming the failing item on bad input) and pair them with the question."""
     candidates = validate_candidates(candidate_labels)
-    return [FERRequest(prepare_image(image, image_size, name=f"image {i}"), candidates, reasoning, system)
-            for i, image in enumerate(images)]
+    names = names or [f"image {i}" for i in range(len(images))]
+    return [FERRequest(prepare_image(image, image_size, name=name), candidates, reasoning, system)
+            for image, name in zip(images, names)]
+
+
+def to_prediction(request: FERRequest, text: str, probabilities: dict[str, float] | None = None,
+                  generation: Generation | None = None) -> FERPrediction:
+    """Parse one response (the only place responses are parsed at inference time)."""
+    label = extract_label(text, request.candidate_labels)
+    parsed = parse(text)
+    return FERPrediction(label=label, canonical_label=normalize(label) if label else None,
+                         reasoning=parsed.think, raw_text=text, well_formed=parsed.well_formed,
+                         probabilities=probabilities or {},
+                         num_tokens=generation.num_tokens if generation else None,
+                         seconds=generation.seconds if generation else None)
+
+
+def generate_predictions(engine: Engine, requests: Sequence[FERRequest], *, batch_size: int = 8,
+                         max_new_tokens: int | None = None, probabilities: bool = False,
+                         **sampling: Any) -> Iterator[list[tuple[int, FERPrediction]]]:
+    """Generate, parse and (optionally) score every candidate, batch by batch: ``[(request index, prediction)]``.
+
+    Batches come as the engine finishes them, so a caller can write each one to disk before the next starts."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1 (got {batch_size}).")
+    reasoning = all(request.reasoning for request in requests)
+    max_new_tokens = max_new_tokens or DEFAULT_MAX_NEW_TOKENS[reasoning]
+    for batch in engine.generate_batches(requests, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                                         **sampling):
+        texts = [generation.text for _, generation in batch]
+        scores = (engine.score_candidates([requests[i] for i, _ in batch], texts) if probabilities
+                  else [None] * len(batch))
+        yield [(i, to_prediction(requests[i], generation.text, probs, generation))
+               for (i, generation), probs in zip(batch, scores)]
+
+
+def predict_with_engine(engine: Engine, images: Sequence[Any], candidate_labels: Sequence[str], *,
+                        reasoning: bool = True, batch_size: int = 8, max_new_tokens: int | None = None,
+                        image_size: int | None = DEFAULT_IMAGE_SIZE, probabilities: bool = True,
+                        system: str | None = None) -> list[FERPrediction]:
+    """Predictions for ``images`` in their order (see :func:`generate_predictions`)."""
+    requests = make_requests(images, candidate_labels, reasoning=reasoning, image_size=image_size, system=system)
+    results: list[FERPrediction | None] = [None] * len(requests)
+    for batch in generate_predictions(engine, requests, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                                      probabilities=probabilities):
+        for i, prediction in batch:
+            results[i] = prediction
+    return results  # type: ignore[return-value]
+
+
+def stream_prediction(engine: Any, request: FERRequest, *, max_new_tokens: int | None = None,
+                      probabilities: bool = True) -> Iterator[tuple[str, FERPrediction | None]]:
+    """Yield ``(text so far, None)`` while the response grows, then ``(text, prediction)`` once it is complete.
+
+    ``engine`` must stream (``engine.stream(request, max_new_tokens)``, as ``TransformersEngine`` does)."""
+    text = ""
+    for text in engine.stream(request, max_new_tokens or DEFAULT_MAX_NEW_TOKENS[request.reasoning]):
+        yield text, None
+    scores = engine.score_candidates([request], [text])[0] if probabilities else None
+    yield text, to_prediction(request, text, scores)
 
 
 class TransformersEngine:
@@ -139,6 +227,36 @@ class TransformersEngine:
                 results[i] = generation
         return results  # type: ignore[return-value]
 
+
+    def stream(self, request: FERRequest, max_new_tokens: int) -> Iterator[str]:
+        """Yield the response as it grows, token by token: ``generate`` runs in a thread feeding a text streamer.
+        Greedy, with the checkpoint's sampling defaults cleared (as in :meth:`generate_batches`)."""
+        from transformers import TextIteratorStreamer
+
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        inputs = self._encode([self.prompt_text(request)], [request.image])
+        failures: list[Exception] = []
+
+        def generate() -> None:
+            try:
+                with torch.inference_mode():  # thread-local: must be entered in the generating thread
+                    self.model.generate(**inputs, streamer=streamer, max_new_tokens=max_new_tokens, do_sample=False,
+                                        temperature=None, top_p=None, top_k=None)
+            except Exception as err:  # re-raised in the caller; ending the stream keeps it from waiting forever
+                failures.append(err)
+                streamer.end()
+
+        thread = Thread(target=generate, daemon=True)
+        thread.start()
+        text = ""
+        for chunk in streamer:
+            if chunk:  # the streamer also emits "" while a word is incomplete
+                text += chunk
+                yield text
+        thread.join()
+        if failures:
+            raise failures[0]
+
     def score_candidates(self, requests: Sequence[FERRequest], responses: Sequence[str]) -> list[dict[str, float]]:
         """Probability of each candidate as the answer that follows each response's reasoning.
 
@@ -153,7 +271,7 @@ class TransformersEngine:
             logprobs = self._continuation_logprobs([prefix] * len(labels),
                                                    [f"<answer>{label}</answer>" for label in labels],
                                                    [request.image] * len(labels))
-            results.append(_softmax(dict(zip(labels, logprobs))))
+            results.append(softmax(dict(zip(labels, logprobs))))
         return results
 
     def _continuation_logprobs(self, prefixes: list[str], continuations: list[str],
@@ -179,17 +297,19 @@ class TransformersEngine:
         return [token_logprobs[row, width - 1 - len(tail):].sum().item() for row, tail in enumerate(tails)]
 
 
-def _softmax(logprobs: dict[str, float]) -> dict[str, float]:
+def softmax(logprobs: dict[str, float]) -> dict[str, float]:
+    """Normalise log-likelihoods over the candidates into probabilities (numerically stable)."""
     top = max(logprobs.values())
     weights = {label: math.exp(value - top) for label, value in logprobs.items()}
     total = sum(weights.values())
     return {label: weight / total for label, weight in weights.items()}
 
 
+#: Engines by name, imported only when asked for (vLLM is an optional extra).
 ENGINES = {"transformers": "unifer.inference:TransformersEngine", "vllm": "unifer.vllm_engine:VLLMEngine"}
 
 
-def load_engine(name: str, model: Any, **kwargs) -> Any:
+def load_engine(name: str, model: Any, **kwargs: Any) -> Engine:
     """An inference engine by name: ``transformers`` or ``vllm``."""
     import importlib
 
@@ -197,30 +317,13 @@ def load_engine(name: str, model: Any, **kwargs) -> Any:
         module_name, class_name = ENGINES[name].split(":")
     except KeyError:
         raise ValueError(f"Unknown backend {name!r}; choose one of {', '.join(ENGINES)}.") from None
+    if name == "transformers":  # this module, wherever it was imported from (remote code included)
+        return TransformersEngine(model, **kwargs)
     return getattr(importlib.import_module(module_name), class_name)(model, **kwargs)
 
 
-def predict_with_engine(engine: Any, images: Sequence[Any], candidate_labels: Sequence[str], *,
-                        reasoning: bool = True, batch_size: int = 8, max_new_tokens: int | None = None,
-                        image_size: int | None = DEFAULT_IMAGE_SIZE, probabilities: bool = True,
-                        system: str | None = None) -> list[FERPrediction]:
-    """Generate, parse and (optionally) score every candidate for each image."""
-    requests = make_requests(images, candidate_labels, reasoning=reasoning, image_size=image_size, system=system)
-    max_new_tokens = max_new_tokens or (1024 if reasoning else 16)
-    texts = [g.text for g in engine.generate(requests, batch_size=batch_size, max_new_tokens=max_new_tokens)]
-    scores = engine.score_candidates(requests, texts) if probabilities else [{}] * len(texts)
-    predictions = []
-    for request, text, probs in zip(requests, texts, scores):
-        parsed = parse(text)
-        label = extract_label(text, request.candidate_labels)
-        predictions.append(FERPrediction(label=label, canonical_label=normalize(label) if label else None,
-                                         reasoning=parsed.think, raw_text=text, well_formed=parsed.well_formed,
-                                         probabilities=probs))
-    return predictions
-
-
 def predict(model: Any, images: Sequence[Any] | Any, candidate_labels: Sequence[str] | None = None, *,
-            processor: Any = None, backend: str = "transformers", **kwargs) -> list[FERPrediction]:
+            processor: Any = None, backend: str = "transformers", **kwargs: Any) -> list[FERPrediction]:
     """Predict the expression of one or more faces with a model (a loaded model or a path / Hub id).
 
     ``images``: PIL images, paths, bytes or numpy arrays (a single one is accepted too).
@@ -231,8 +334,6 @@ def predict(model: Any, images: Sequence[Any] | Any, candidate_labels: Sequence[
         images = [images]
     engine = load_engine(backend, model, **({"processor": processor} if processor is not None else {}))
     if candidate_labels is None:
-        from .labels import CANONICAL_EMOTIONS
-
         config = getattr(getattr(engine, "model", None), "config", None)
         candidate_labels = getattr(config, "candidate_labels", None) or CANONICAL_EMOTIONS
     return predict_with_engine(engine, images, candidate_labels, **kwargs)

@@ -13,7 +13,7 @@ def eval_results(metrics: dict[str, Any], dataset: str = DATASETS[0]) -> list:
     """One accuracy and one UAR/macro-F1 entry per FERBench subset and for the pooled overall figure."""
     from huggingface_hub import EvalResult
 
-    from .scoring import summary_rows
+    from unifer.metrics.reports import summary_rows
 
     results = []
     for name, figures in summary_rows(metrics):
@@ -29,7 +29,7 @@ def eval_results(metrics: dict[str, Any], dataset: str = DATASETS[0]) -> list:
 
 
 def _results_table(metrics: dict[str, Any]) -> str:
-    from .scoring import summary_rows
+    from unifer.metrics.reports import summary_rows
 
     rows = ["| subset | items | accuracy | UAR | macro-F1 |", "|---|---|---|---|---|"]
     for name, f in summary_rows(metrics):
@@ -71,25 +71,3 @@ print(prediction.label, prediction.probabilities)
 ```
 """
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
-
-
-def run(args) -> int:
-    metrics = json.loads(Path(args.metrics).read_text()) if args.metrics else None
-    card = build_card(args.model, metrics, model_name=args.name, base_model=args.base_model, license=args.license,
-                      synthetic=args.synthetic)
-    out = Path(args.out or Path(args.model) / "README.md")
-    card.save(out)
-    print(f"wrote {out}")
-    return 0
-
-
-def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("card", help="write a Hub model card with FERBench results")
-    parser.add_argument("--model", required=True, help="model folder")
-    parser.add_argument("--metrics", help="metrics.json written by unifer eval")
-    parser.add_argument("--name", help="model name / Hub id shown in the card (default: folder name)")
-    parser.add_argument("--base-model", default=DEFAULT_BASE_MODEL)
-    parser.add_argument("--license", default="apache-2.0")
-    parser.add_argument("--synthetic", action="store_true", help="mark the card as a synthetic-data demo model")
-    parser.add_argument("--out", help="output path (default: MODEL/README.md)")
-    parser.set_defaults(handler=run)

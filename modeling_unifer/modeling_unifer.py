@@ -53,7 +53,10 @@ def _register() -> None:
     AutoModelForImageTextToText.register(UniFERConfig, UniFERForConditionalGeneration, exist_ok=True)
     AutoProcessor.register(UniFERConfig, Qwen2_5_VLProcessor, exist_ok=True)
     # Old-layout Qwen2.5-VL checkpoints (UniFER-7B among them) store `model.layers…` / `visual…`; transformers
-    # renames those for its own classes only, so the same renaming is declared for ours.
+    # renames those for its own classes only, so the same renaming is declared for ours. `conversion_mapping` is not
+    # exported by transformers (its only documentation is an experimental feature's example), and the public
+    # alternative, `from_pretrained(key_mapping=…)`, would have to be passed by every caller, remote-code users
+    # included: setup.py caps transformers below its next minor version for it.
     for ours, theirs in ((UniFERForConditionalGeneration, Qwen2_5_VLForConditionalGeneration),
                          (UniFERModel, Qwen2_5_VLModel)):
         register_checkpoint_conversion_mapping(ours.__name__, get_checkpoint_conversion_mapping(theirs.__name__),

@@ -16,8 +16,8 @@ from typing import Any
 from transformers import AutoModelForImageTextToText, AutoProcessor, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
-from .images import DEFAULT_IMAGE_SIZE
-from .inference import TransformersEngine, predict_with_engine
+from unifer.images import DEFAULT_IMAGE_SIZE
+from unifer.inference import TransformersEngine, predict_with_engine
 
 TASK = "facial-expression-recognition"
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .data.synfer import SYNFER_EMOTIONS as EMOTIONS
+from unifer.data.synfer import SYNFER_EMOTIONS as EMOTIONS
 
 BANNER = ("NOTE: the quickstart trains a SMALL model FROM SCRATCH on SYNTHETIC cartoon faces (SynFER) to prove the "
           "pipeline end to end. Its figures are on synthetic data and say nothing about real FER.")
@@ -67,10 +67,10 @@ def build_model(path: Path, plan: Plan, seed: int) -> Path:
     """A from-scratch UniFER model: the tiny test model's tokenizer and processor, a larger configuration."""
     import torch
 
-    from .configuration_unifer import UniFERConfig
-    from .data.synfer_dataset import synfer_emotions  # the order the data's questions list them in
-    from .modeling_unifer import UniFERForConditionalGeneration
-    from .testing import MERGE_SIZE, PATCH_SIZE, build_processor, build_tokenizer, tiny_config
+    from unifer.configuration_unifer import UniFERConfig
+    from unifer.data.synfer_dataset import synfer_emotions  # the order the data's questions list them in
+    from unifer.modeling_unifer import UniFERForConditionalGeneration
+    from unifer.tiny import MERGE_SIZE, PATCH_SIZE, build_processor, build_tokenizer, tiny_config
 
     tokenizer = build_tokenizer()
     patch = plan.architecture.get("patch_size", PATCH_SIZE)
@@ -95,7 +95,8 @@ def pretrain_vision(model: Path, data: Path, out: Path, plan: Plan, seed: int) -
     from datasets import load_dataset
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from .trainers.vision_pretraining import VisionPretrainingConfig, pretrain_vision_tower, probe_accuracy
+    from unifer.trainers.configs import VisionPretrainingConfig
+    from unifer.trainers.vision_pretraining import pretrain_vision_tower, probe_accuracy
 
     network, processor = AutoModelForImageTextToText.from_pretrained(model), AutoProcessor.from_pretrained(model)
     test = load_dataset(str(data), "benchmark", split="test")
@@ -114,8 +115,8 @@ def pretrain_vision(model: Path, data: Path, out: Path, plan: Plan, seed: int) -
 
 def train_stage(stage: str, model: Path, data: Path, out: Path, plan: Plan, seed: int) -> Path:
     """One stage through the same entry point as ``unifer train``: recipe + overrides."""
-    from . import trainers
-    from .train_cli import main as train_main
+    from unifer import trainers
+    from unifer.trainers.train import cli_main as train_main
 
     recipe = Path(trainers.__file__).parent / "recipes" / f"{stage}_quickstart.yaml"
     settings = plan.sft if stage == "sft" else plan.grpo
@@ -127,7 +128,7 @@ def train_stage(stage: str, model: Path, data: Path, out: Path, plan: Plan, seed
 
 
 def evaluate_stage(model: Path, data: Path, out: Path, plan: Plan) -> dict[str, Any]:
-    from .evaluation import evaluate_model
+    from unifer.evaluation import evaluate_model
 
     return evaluate_model(str(model), str(data), out, config="benchmark", batch_size=32, image_size=plan.image_size,
                           max_new_tokens=plan.max_new_tokens, bootstrap=1000, overwrite=True)
@@ -182,8 +183,8 @@ The final model is `final-model/` (loadable with `AutoModelForImageTextToText`; 
 
 
 def run_quickstart(out: Path, plan: Plan, seed: int = 0) -> list[dict[str, Any]]:
-    from .data.synfer_dataset import build_synfer
-    from .model_card import build_card
+    from unifer.data.synfer_dataset import build_synfer
+    from unifer.model_card import build_card
 
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
@@ -212,26 +213,3 @@ def run_quickstart(out: Path, plan: Plan, seed: int = 0) -> list[dict[str, Any]]
     total = time.perf_counter() - started
     write_report(out, rows, plan, seed, total)
     return rows
-
-
-def run(args) -> int:
-    plan = FAST if args.fast else Plan()
-    print(BANNER, flush=True)
-    started = time.perf_counter()
-    rows = run_quickstart(Path(args.out), plan, args.seed)
-    total = time.perf_counter() - started
-    print(f"\n{table(rows)}\n\nchance accuracy {1 / len(plan.emotions):.3f}; total {total:.0f} s "
-          f"(budget {args.minutes_budget:.0f} min). Report: {Path(args.out) / 'report.md'}; "
-          f"model: {Path(args.out) / 'final-model'}")
-    if total > args.minutes_budget * 60:
-        print(f"warning: the run took longer than --minutes-budget {args.minutes_budget}")
-    return 0
-
-
-def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("quickstart", help="offline pipeline on SynFER: data, SFT, GRPO, evaluation")
-    parser.add_argument("--out", default="quickstart_out", help="output folder (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--minutes-budget", type=float, default=10.0, help="warn when the run takes longer")
-    parser.add_argument("--fast", action="store_true", help="a shortened run (CI): fewer faces and steps")
-    parser.set_defaults(handler=run)

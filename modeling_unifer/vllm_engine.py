@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
-from .answers import text_before_answer
-from .inference import FERRequest, Generation, _softmax
+from unifer.answers import text_before_answer
+from unifer.inference import FERRequest, Generation, softmax
 
 
 def build_vllm_input(prompt_text: str, image: Any) -> dict[str, Any]:
@@ -69,7 +69,7 @@ class VLLMEngine:
         scores: list[dict[str, float]] = [{} for _ in requests]
         for (i, label), output, length in zip(rows, outputs, tail_lengths):
             scores[i][label] = sum(output["prompt_logprobs"][-length:])
-        return [_softmax(s) for s in scores]
+        return [softmax(s) for s in scores]
 
     def _run(self, inputs: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
         if self.data_parallel_size == 1:

@@ -1,8 +1,8 @@
-"""Hugging Face Space entry point: the UniFER demo, built by ``unifer.space_app`` (also: ``unifer space``)."""
+"""Hugging Face Space entry point: the UniFER demo, built by ``unifer.space.ui`` (also: ``unifer space``)."""
 import os
 from pathlib import Path
 
-from unifer.space_app import build_demo, launch
+from unifer.space.ui import build_demo, launch
 
 # Leaderboard runs live beside this file on the Hub, whatever the working directory.
 demo = build_demo(results_dir=os.environ.get("UNIFER_RESULTS_DIR") or Path(__file__).parent / "results")

@@ -12,6 +12,6 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory):
     """Folder holding the tiny random Qwen2.5-VL test model (built once per session, seed 0)."""
-    from unifer.testing import build_tiny_unifer
+    from unifer.tiny import build_tiny_unifer
 
     return build_tiny_unifer(tmp_path_factory.mktemp("tiny_unifer"), seed=0)

@@ -3,11 +3,11 @@ import json
 import subprocess
 import sys
 
-from unifer.cli import COMMAND_MODULES, main
+from unifer.commands import COMMAND_MODULES, main
 
 
 def test_help_lists_every_subcommand():
-    result = subprocess.run([sys.executable, "-m", "unifer.cli", "--help"], capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-m", "unifer.commands", "--help"], capture_output=True, text=True, check=True)
     for command in ("info", "quickstart", "score", "eval", "card"):
         assert command in result.stdout
     assert len(COMMAND_MODULES) == len(set(COMMAND_MODULES))

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from dataclasses import asdict, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import datasets
@@ -19,8 +20,10 @@ import pytest
 from PIL import Image
 
 from unifer.answers import extract_label, is_well_formed
+from unifer.commands import main
+from unifer.commands.data import curate_parser
 from unifer.data.cot_rlvr import COT_FEATURES
-from unifer.data.curation import REASONS, curate_cot, stratified_order
+from unifer.data.curation import REASONS, Settings, curate_cot, stratified_order
 from unifer.data.synfer_dataset import build_synfer
 from unifer.images import prepare_image
 from unifer.labels import normalize
@@ -273,7 +276,7 @@ def test_killed_run_resumes_without_duplicates(rlvr, endpoint, tmp_path):
     server = endpoint({}, [["right", "wrong"]], delay=0.2)
     killed, reference = tmp_path / "killed", tmp_path / "reference"
     options = ["--samples-per-item", str(K), "--image-size", "32", "--concurrency", "1", "--retries", "1"]
-    command = [sys.executable, "-m", "unifer.cli", "data", "curate-cot", "--rlvr", str(rlvr["path"]),
+    command = [sys.executable, "-m", "unifer.commands", "data", "curate-cot", "--rlvr", str(rlvr["path"]),
                "--teacher", server.url, "--out", str(killed), *options]
     env = {**os.environ, "HF_DATASETS_CACHE": rlvr["cache"], "HF_HUB_OFFLINE": "1"}
     child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -287,7 +290,7 @@ def test_killed_run_resumes_without_duplicates(rlvr, endpoint, tmp_path):
     finally:
         child.wait()
     interrupted = ledger(killed)
-    finished = [line for line in interrupted if Counter(l["item"] for l in interrupted)[line["item"]] == K]
+    finished = [line for line in interrupted if Counter(other["item"] for other in interrupted)[line["item"]] == K]
     assert 2 * K <= len(finished) < 10 * K, "the run was not cut short"
     with (killed / "samples.jsonl").open("a", encoding="utf-8") as handle:
         handle.write('{"item": 9, "sample": 0, "label": "ang')  # a line torn by the kill
@@ -306,6 +309,39 @@ def test_killed_run_resumes_without_duplicates(rlvr, endpoint, tmp_path):
     assert len(kept_texts(reference)) == 10
     assert json.loads((killed / "report.json").read_text())["samples"] == \
         json.loads((reference / "report.json").read_text())["samples"]
+
+
+def test_damage_before_the_last_line_stops_the_resume(rlvr, endpoint, tmp_path):
+    """Only the last line can be torn by a kill: a bad line before it is damage, reported, not silently dropped."""
+    server = endpoint({}, [["right", "wrong"]])
+    out = tmp_path / "out"
+    curate_cot(rlvr["path"], out, server.url, cache_dir=rlvr["cache"], progress=False, limit=2, **FAST)
+    lines = (out / "samples.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[1] = lines[1][:20] + "\n"
+    (out / "samples.jsonl").write_text("".join(lines), encoding="utf-8")
+    with pytest.raises(ValueError, match="samples.jsonl: line 2 is not a JSON record"):
+        curate_cot(rlvr["path"], out, server.url, cache_dir=rlvr["cache"], progress=False, **FAST)
+
+
+def test_cli_options_are_the_settings_fields(monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "1000")  # one line per option, so that help texts are not wrapped
+    with pytest.raises(SystemExit) as exited:
+        main(["data", "curate-cot", "--help"])
+    assert exited.value.code == 0
+    usage = capsys.readouterr().out
+    for spec in fields(Settings):
+        flag = f"--{spec.name.replace('_', '-')}"
+        assert flag in usage and spec.metadata["help"] in usage, flag
+    for flag in ("--rlvr", "--teacher", "--out"):
+        assert flag in usage
+
+    required = ["--rlvr", "in", "--teacher", "http://x/v1", "--out", "o"]
+    settings, paths = curate_parser().parse_args_into_dataclasses(
+        [*required, "--samples-per-item", "3", "--top_p", "0.5", "--dedup", "--max-per-class", "2",
+         "--backend", "vllm"], look_for_args_file=False)
+    assert asdict(settings) == asdict(Settings(samples_per_item=3, top_p=0.5, dedup=True, max_per_class=2,
+                                               backend="vllm"))
+    assert (paths.rlvr, paths.teacher, paths.out) == ("in", "http://x/v1", "o")
 
 
 def test_local_teacher_plumbing(rlvr, tiny_model_path, tmp_path):

@@ -6,7 +6,7 @@ import datasets
 import pyarrow.parquet as pq
 import pytest
 
-from unifer.cli import main
+from unifer.commands import main
 from unifer.data import cot_rlvr
 from unifer.data.publish import ShardWriter
 from unifer.data.synfer import draw_face

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from unifer.cli import main
+from unifer.commands import main
 from unifer.data import ferbench
 from unifer.data.synfer import draw_face
 from unifer.labels import CANONICAL_EMOTIONS, SUBSET_LABELS, SUBSETS, normalize

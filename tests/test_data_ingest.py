@@ -11,7 +11,7 @@ import yaml
 from PIL import Image
 
 from unifer.answers import extract_label, is_well_formed
-from unifer.cli import main
+from unifer.commands import main
 from unifer.data import synfer_dataset
 from unifer.data.ingest import ingest
 from unifer.data.synfer import iter_faces

@@ -9,10 +9,11 @@ import time
 import pytest
 from PIL import Image
 
-from unifer.cli import main
+from unifer.commands import main
 from unifer.data.synfer_dataset import build_synfer
-from unifer.evaluation import evaluate_model, read_done
-from unifer.scoring import load_predictions, score
+from unifer.evaluation import evaluate_model
+from unifer.jsonl import read_records
+from unifer.metrics.scoring import load_predictions, score
 
 EVAL_ARGS = dict(config="benchmark", max_new_tokens=12, bootstrap=200)
 
@@ -68,7 +69,7 @@ def test_score_command_equals_in_run_metrics(reference_run, tmp_path, capsys):
 
 def test_sigkill_then_resume_gives_the_uninterrupted_file(tiny_model_path, benchmark, reference_run, tmp_path):
     out, _ = reference_run
-    command = [sys.executable, "-m", "unifer.cli", "eval", "--model", str(tiny_model_path), "--benchmark",
+    command = [sys.executable, "-m", "unifer.commands", "eval", "--model", str(tiny_model_path), "--benchmark",
                str(benchmark), "--config", "benchmark", "--max-new-tokens", "12", "--bootstrap", "200",
                "--batch-size", "2", "--probabilities", "--output-dir", str(tmp_path)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -81,7 +82,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_file(tiny_model_path, bench
     assert process.poll() is None, "the run finished before it could be killed; the test needs a slower run"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    killed_at = len(read_done(predictions, repair=False))
+    killed_at = len(read_records(predictions))
     assert 0 < killed_at < 10
     with predictions.open("a") as handle:  # as if the kill had landed mid-line
         handle.write('{"id": "synfer-000')
@@ -126,12 +127,12 @@ def test_model_card_carries_the_results(reference_run, tiny_model_path, tmp_path
 
 
 def test_two_process_accelerate_run_shards_and_merges(tiny_model_path, benchmark, reference_run, tmp_path):
-    """`accelerate launch --num_processes 2 -m unifer.cli eval` on CPU: each rank writes its own shard, rank 0
+    """`accelerate launch --num_processes 2 -m unifer.commands eval` on CPU: each rank writes its own shard, rank 0
     merges them into the same predictions an unsharded run makes."""
     out, result = reference_run
     command = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2",
                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-               "-m", "unifer.cli", "eval", "--model", str(tiny_model_path), "--benchmark", str(benchmark),
+               "-m", "unifer.commands", "eval", "--model", str(tiny_model_path), "--benchmark", str(benchmark),
                "--config", "benchmark", "--max-new-tokens", "12", "--bootstrap", "200", "--probabilities",
                "--output-dir", str(tmp_path)]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=600)

@@ -6,7 +6,7 @@ import evaluate
 import pytest
 
 from unifer.labels import SUBSET_LABELS
-from unifer.scoring import fer_accuracy_path, score
+from unifer.metrics.scoring import fer_accuracy_path, score
 
 from .support import REPO
 

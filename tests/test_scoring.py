@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, precision_recall_fscore_support
 
-from unifer import cli
+from unifer import commands as cli
 from unifer.labels import CANONICAL_EMOTIONS, SUBSET_LABELS, SUBSETS
-from unifer.score_cli import format_table
-from unifer.scoring import load_predictions, score, write_report
+from unifer.metrics.reports import format_table, write_report
+from unifer.metrics.scoring import load_predictions, score
 
 from .support import SHARED_FERBENCH, requires_shared
 
@@ -60,9 +60,9 @@ def test_strict_figures_by_hand():
 def test_docstring_examples():
     import doctest
 
-    import unifer.scoring
+    import unifer.metrics.scoring
 
-    assert doctest.testmod(unifer.scoring).failed == 0
+    assert doctest.testmod(unifer.metrics.scoring).failed == 0
 
 
 def test_strict_uar_ignores_absent_classes_but_macro_recall_does_not():
@@ -417,20 +417,37 @@ def test_bootstrap_is_seeded_and_matches_resampling_items():
 
 # ----------------------------------------------------------------------------------------- loading and reports
 
-def test_load_predictions_skips_a_torn_last_line(tmp_path):
+def test_load_predictions_skips_a_torn_last_line(tmp_path, caplog):
     path = tmp_path / "predictions.jsonl"
     rows = [{"id": "a", "subset": "rafdb", "label": "fear", "response": wrap("fear"),
              "candidate_labels": RAF},
             {"id": "b", "subset": "ferplus", "label": "happy", "response": wrap("joy")}]   # no candidate_labels
     path.write_text("\n".join(json.dumps(r) for r in rows) + '\n{"id": "c", "subset": "raf')
-    with pytest.warns(UserWarning, match="torn last line 3"):
-        data = load_predictions(path)
+    data = load_predictions(path)
+    assert "torn last line 3" in caplog.text
     assert data == {"responses": [wrap("fear"), wrap("joy")], "references": ["fear", "happy"],
                     "candidate_labels": [RAF, FERPLUS], "subsets": ["rafdb", "ferplus"], "errors": [False, False]}
     assert score(**data, bootstrap=0)["accuracy"] == 1.0
     path.write_text('{"broken\n' + json.dumps(rows[0]) + "\n")
-    with pytest.raises(ValueError, match="line 1 is not valid JSON"):
+    with pytest.raises(ValueError, match="line 1 is not a JSON record"):
         load_predictions(path)
+
+
+def test_stored_parse_is_checked_against_todays_parse(tmp_path, caplog):
+    rows = [{"id": "a", "subset": "rafdb", "label": "fear", "response": wrap("fear"), "parsed_label": "fear"},
+            {"id": "b", "subset": "rafdb", "label": "fear", "response": wrap("fear"), "parsed_label": "anger"},
+            {"id": "c", "subset": "rafdb", "label": "anger", "response": "no answer", "parsed_label": None}]
+    path = tmp_path / "predictions.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    data = load_predictions(path)
+    assert data["stored_labels"] == ["fear", "anger", None] and data["ids"] == ["a", "b", "c"]
+    result = score(**data, bootstrap=0)
+    assert result["stored_parse"] == {"checked": 3, "disagreements": 1, "examples": ["b"]}
+    assert result["accuracy"] == pytest.approx(2 / 3)  # scored with today's parse: b is right
+    assert "parse differently" in caplog.text
+    rows[1].pop("parsed_label")  # an older file without a stored parse: nothing to compare
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert "stored_labels" not in load_predictions(path)
 
 
 def test_load_predictions_reads_official_results(tmp_path):

@@ -20,8 +20,8 @@ from PIL import Image  # noqa: E402
 
 from unifer import SUBSET_LABELS, parse  # noqa: E402
 from unifer.data.synfer import draw_face  # noqa: E402
-from unifer.scoring import score  # noqa: E402
-from unifer.space_app import NO_ANSWER, PAPER_SOURCE, LOCAL_SOURCE, build_demo, launch, load_model  # noqa: E402
+from unifer.metrics.scoring import score  # noqa: E402
+from unifer.space.ui import NO_ANSWER, PAPER_SOURCE, LOCAL_SOURCE, build_demo, launch, load_model  # noqa: E402
 
 MAX_NEW_TOKENS = 8  # enough to stream several chunks; the tiny model never stops on its own
 
@@ -169,7 +169,7 @@ def test_unloadable_model_falls_back_to_quickstart_then_tiny_with_a_notice(tiny_
 
     monkeypatch.delenv("UNIFER_QUICKSTART_MODEL")
     built = []
-    monkeypatch.setattr("unifer.testing.build_tiny_unifer",  # a copy of the session's model, not a 20 s rebuild
+    monkeypatch.setattr("unifer.tiny.build_tiny_unifer",  # a copy of the session's model, not a 20 s rebuild
                         lambda path: built.append(path) or shutil.copytree(tiny_model_path, path, dirs_exist_ok=True))
     engine, notice = load_model()
     assert built and "tiny random model" in notice and "meaningless" in notice and "missing-model" in notice
@@ -177,8 +177,8 @@ def test_unloadable_model_falls_back_to_quickstart_then_tiny_with_a_notice(tiny_
 
 
 def test_cli_serves_on_loopback(tiny_model_path, tmp_path, monkeypatch):
-    from unifer import space_app
-    from unifer.cli import main
+    from unifer.space import ui as space_app
+    from unifer.commands import main
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the example faces' folder
     launched = {}

@@ -1,4 +1,4 @@
-"""The tiny offline Qwen2.5-VL test model built by ``unifer.testing.build_tiny_unifer``."""
+"""The tiny offline Qwen2.5-VL test model built by ``unifer.tiny.build_tiny_unifer``."""
 import time
 
 import numpy as np
@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from unifer.prompts import QUESTION_TEMPLATE as FER_PROMPT
-from unifer.testing import QWEN2_5_VL_CHAT_TEMPLATE, build_tiny_unifer
+from unifer.tiny import QWEN2_5_VL_CHAT_TEMPLATE, build_tiny_unifer
 
 transformers = pytest.importorskip("transformers")
 from transformers import (  # noqa: E402
@@ -201,7 +201,7 @@ def test_same_seed_identical_different_seed_different(tmp_path, tiny_model_path)
 
 
 def test_overrides_build_a_bigger_model(tmp_path):
-    from unifer.testing import tiny_config
+    from unifer.tiny import tiny_config
 
     path = build_tiny_unifer(tmp_path / "big", seed=0, hidden_size=128, num_attention_heads=8,
                              num_key_value_heads=2, vision_depth=4, vision_hidden_size=96, vision_num_heads=6)

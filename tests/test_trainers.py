@@ -11,15 +11,16 @@ from datasets import Dataset  # noqa: E402
 from peft import LoraConfig  # noqa: E402
 from transformers import AutoModelForImageTextToText, AutoProcessor  # noqa: E402
 
-from unifer.cli import build_parser  # noqa: E402
+from unifer.commands import build_parser  # noqa: E402
 from unifer.data.synfer import iter_faces  # noqa: E402
 from unifer.images import prepare_image  # noqa: E402
-from unifer.labels import CANONICAL_EMOTIONS  # noqa: E402
+from unifer.labels import CANONICAL_EMOTIONS, SUBSET_LABELS  # noqa: E402
 from unifer.prompts import chat_messages, fer_question  # noqa: E402
-from unifer.train_cli import main as train_main, parser_for  # noqa: E402
-from unifer.trainers.grpo import UniFERGRPOConfig, UniFERGRPOTrainer  # noqa: E402
+from unifer.trainers.configs import UniFERGRPOConfig, UniFERSFTConfig  # noqa: E402
+from unifer.trainers.grpo import UniFERGRPOTrainer  # noqa: E402
 from unifer.trainers.rewards import accuracy_reward, completion_text, format_reward  # noqa: E402
-from unifer.trainers.sft import UniFERSFTConfig, UniFERSFTTrainer, response_mask  # noqa: E402
+from unifer.trainers.sft import UniFERSFTTrainer, response_mask  # noqa: E402
+from unifer.trainers.train import cli_main as train_main, make_parser  # noqa: E402
 
 RECIPES = Path(__file__).resolve().parents[1] / "trainers" / "recipes"
 QUESTION = fer_question(CANONICAL_EMOTIONS)
@@ -229,22 +230,52 @@ def test_grpo_defaults_to_the_fer_rewards_and_prepares_faces(tiny_model_path, rl
         seen.extend(image)
         return [0.0] * len(completions)
 
-    trainer = UniFERGRPOTrainer(load(tiny_model_path), reward_funcs=[probe], args=grpo_config(tmp_path),
+    trainer = UniFERGRPOTrainer(load(tiny_model_path), reward_funcs=[probe], args=grpo_config(tmp_path, max_steps=1),
                                 train_dataset=rlvr_dataset)
-    trainer._generate_and_score_completions([rlvr_dataset[0], rlvr_dataset[0]])
-    assert [image.size for image in seen] == [(224, 224)] * 2 and all(image.mode == "RGB" for image in seen)
+    trainer.train()
+    # The faces are drawn at 64×64; generation and the rewards see them prepared to 224×224 RGB.
+    assert seen and all(image.size == (224, 224) and image.mode == "RGB" for image in seen)
 
 
 def test_grpo_accepts_raw_rlvr_rows(tiny_model_path, faces, tmp_path):
     path = tmp_path / "face.png"
-    faces[0][1].save(path)
+    faces[0][1].convert("L").save(path)  # grayscale, as FERPlus: prepared to RGB as it is read
     raw = Dataset.from_dict({"image_path": [str(path)] * 2, "problem": [QUESTION] * 2,
                              "solution": ["<answer> Calm </answer>", "neutral"]})  # tagged as released, or bare
     trainer = UniFERGRPOTrainer(load(tiny_model_path), args=grpo_config(tmp_path / "out"), train_dataset=raw)
     rows = [trainer.train_dataset[i] for i in range(2)]
-    assert sorted(rows[0]) == ["image", "prompt", "solution"]
+    assert sorted(rows[0]) == ["candidate_labels", "image", "prompt", "solution"]
     assert [row["solution"] for row in rows] == ["neutral", "neutral"]
+    assert rows[0]["candidate_labels"] == list(CANONICAL_EMOTIONS)
     assert rows[0]["prompt"][0]["content"][1]["text"] == QUESTION
+    assert rows[0]["image"].size == (224, 224) and rows[0]["image"].mode == "RGB"
+
+
+def test_raw_rlvr_rows_keep_the_candidates_the_official_reward_needs(tiny_model_path, faces, tmp_path):
+    """A released FERPlus row names "happy": converted without its candidates, the solution became "happiness"
+    and the official reward scored the correct "<answer>happy</answer>" 0.0."""
+    path = tmp_path / "face.png"
+    faces[0][1].save(path)
+    ferplus = list(SUBSET_LABELS["ferplus"])
+    raw = Dataset.from_dict({"image_path": [str(path)], "problem": [fer_question(ferplus)],
+                             "solution": ["<answer>happy</answer>"]})
+    trainer = UniFERGRPOTrainer(load(tiny_model_path), args=grpo_config(tmp_path / "out",
+                                                                        reward_funcs=["official_accuracy"]),
+                                train_dataset=raw)
+    row = trainer.train_dataset[0]
+    assert "happy" in ferplus and row["candidate_labels"] == ferplus
+    official_accuracy = trainer.reward_funcs[0]
+    assert official_accuracy(["<think>The mouth corners are raised.</think><answer>happy</answer>"],
+                             solution=[row["solution"]], candidate_labels=[row["candidate_labels"]]) == [1.0]
+
+
+def test_raw_rows_the_data_builder_rejects_are_refused(tiny_model_path, faces, tmp_path):
+    path = tmp_path / "face.png"
+    faces[0][1].save(path)
+    raw = Dataset.from_dict({"image_path": [str(path)], "problem": [fer_question(["happy", "sad"])],
+                             "solution": ["<answer>angry</answer>"]})
+    with pytest.raises(ValueError, match="label_not_in_candidates"):
+        UniFERGRPOTrainer(load(tiny_model_path), args=grpo_config(tmp_path / "out"), train_dataset=raw)
 
 
 @pytest.mark.parametrize("per_device, accumulation, generations, valid, multiple", [
@@ -276,7 +307,7 @@ def test_grpo_config_rejects_unknown_reward_names(tmp_path):
 def test_every_recipe_parses(recipe):
     stage = recipe.split("_")[0]
     # The GPU recipes ask for bf16, which transformers refuses on a CPU-only machine unless told it is one.
-    data_args, args, model_args = parser_for(stage).parse_args_and_config(
+    data_args, args, model_args = make_parser(stage).parse_args_and_config(
         ["--config", str(RECIPES / recipe), "--use_cpu", "true"])
     assert data_args.dataset_name and model_args.model_name_or_path
     assert type(args).__name__ == ("UniFERSFTConfig" if stage == "sft" else "UniFERGRPOConfig")
@@ -284,18 +315,27 @@ def test_every_recipe_parses(recipe):
 
 
 def test_paper_recipes_carry_the_paper_settings():
-    _, sft_args, _ = parser_for("sft").parse_args_and_config(
+    _, sft_args, _ = make_parser("sft").parse_args_and_config(
         ["--config", str(RECIPES / "sft_qwen2_5_vl_7b.yaml"), "--use_cpu", "true"])
     assert (sft_args.num_train_epochs, sft_args.learning_rate, sft_args.max_grad_norm, sft_args.image_size) == \
         (2, 2e-5, 5.0, 224)
     assert sft_args.per_device_train_batch_size * sft_args.gradient_accumulation_steps * 4 == 16  # on 4 GPUs
     assert sft_args.lr_scheduler_type == "cosine" and sft_args.bf16
-    _, grpo_args, _ = parser_for("grpo").parse_args_and_config(
+    _, grpo_args, _ = make_parser("grpo").parse_args_and_config(
         ["--config", str(RECIPES / "grpo_qwen2_5_vl_7b.yaml"), "--use_cpu", "true"])
     assert (grpo_args.learning_rate, grpo_args.weight_decay, grpo_args.num_train_epochs, grpo_args.beta,
             grpo_args.num_generations, grpo_args.temperature, grpo_args.max_completion_length,
             grpo_args.vllm_max_model_length, grpo_args.max_grad_norm) == (1e-6, 0.01, 1, 0.04, 8, 1.0, 1024, 5120, 5.0)
     assert grpo_args.use_vllm and grpo_args.lr_scheduler_type == "cosine"
+
+
+def test_make_parser_registers_a_stage_under_trl_subparsers():
+    from trl import TrlParser
+
+    subparsers = TrlParser(prog="unifer train").add_subparsers(dest="stage")
+    parser = make_parser("grpo", subparsers)
+    _, args, _ = parser.parse_args_and_config(["--config", str(RECIPES / "grpo_tiny_cpu.yaml")])
+    assert isinstance(args, UniFERGRPOConfig) and args.reward_funcs == ["accuracy", "format"]
 
 
 def test_cli_registers_train():

@@ -7,9 +7,9 @@ from datasets import Dataset  # noqa: E402
 from transformers import AutoModelForImageTextToText, AutoProcessor  # noqa: E402
 
 from unifer.data.synfer import iter_faces  # noqa: E402
+from unifer.trainers.configs import VisionPretrainingConfig  # noqa: E402
 from unifer.trainers.vision_pretraining import (  # noqa: E402
-    EncodedFaces, MaxPooledTowerClassifier, VisionPretrainingConfig, collate_faces, pretrain_vision_tower,
-    probe_accuracy,
+    EncodedFaces, MaxPooledTowerClassifier, collate_faces, pretrain_vision_tower, probe_accuracy,
 )
 
 EMOTIONS = ("neutral", "happiness", "sadness")

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from ..answers import extract_label, is_well_formed, official_answer_text
-from ..labels import CANONICAL_EMOTIONS, normalize, to_candidate
-
+from unifer.answers import extract_label, is_well_formed, official_answer_text
+from unifer.labels import CANONICAL_EMOTIONS, normalize, to_candidate
 
 
 def completion_text(completion: str | list[dict[str, Any]]) -> str:

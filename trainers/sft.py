@@ -7,92 +7,35 @@ What it adds to TRL:
   the template adds after ``<|im_end|>``, which is never generated), masked from the token ids
   (:func:`response_mask`);
   ``loss_on="all"`` is the official recipe: every token but padding and image placeholders;
-* raw CoT rows (``image_path``, ``question``, ``response``) are converted to TRL's conversational shape;
+* raw CoT rows (``image_path``, ``question``, ``response``) are converted to TRL's conversational shape by the
+  data builder's converter (:mod:`unifer.data.cot_rlvr`);
 * a ``max_length`` that would truncate a prompt (and with it image tokens) is refused up front.
 
+Its config, :class:`~unifer.trainers.configs.UniFERSFTConfig`, lives with the others in
+:mod:`unifer.trainers.configs`.
 Run it with ``unifer train sft --config recipe.yaml`` or ``accelerate launch -m unifer.trainers.sft --config …``.
 """
 from __future__ import annotations
 
 import itertools
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable
 
 import torch
 from datasets import Dataset, IterableDataset
 from PIL import Image
-from trl import SFTConfig, SFTTrainer
-from trl.data_utils import get_dataset_column_names
+from trl import SFTTrainer
 
-from ..images import DEFAULT_IMAGE_SIZE, prepare_image
-from ..prompts import chat_messages
+from unifer.data.cot_rlvr import KINDS, training_example
+from unifer.images import prepare_image
+from unifer.trainers.configs import UniFERSFTConfig
 
-LOSS_ON = ("response", "all")
 END_OF_TURN = "<|im_end|>"
 ASSISTANT_HEADER = "<|im_start|>assistant\n"  # Qwen2.5-VL's chat template opens every assistant turn with it
 # Rows scanned for the longest prompt of a streamed dataset (a stream cannot be read to the end up front).
 STREAM_SCAN_ROWS = 1000
-
-
-@dataclass
-class ImageSizeArguments:
-    r"""How faces are sized before the processor, in every UniFER training stage.
-
-    Parameters:
-        image_size (`int` or `None`, *optional*, defaults to `224`):
-            Faces are resized to `image_size`×`image_size` before the processor, as at evaluation. `None` keeps
-            the aspect ratio (the processor's pixel limits then apply).
-    """
-
-    image_size: int | None = field(
-        default=DEFAULT_IMAGE_SIZE,
-        metadata={"help": "Resize faces to image_size x image_size before the processor (None keeps the aspect)."},
-    )
-
-
-@dataclass
-class FaceTrainingArguments(ImageSizeArguments):
-    r"""What both post-training stages add to TRL's config: [`ImageSizeArguments`] and
-
-    Parameters:
-        freeze_vision_tower (`bool`, *optional*, defaults to `False`):
-            Freeze the vision encoder (patch embedding and blocks); the merger that projects into the language
-            model still trains.
-    """
-
-    freeze_vision_tower: bool = field(
-        default=False,
-        metadata={"help": "Freeze the vision encoder; its merger (the projection into the language model) trains."},
-    )
-
-
-@dataclass
-class UniFERSFTConfig(SFTConfig, FaceTrainingArguments):
-    r"""[`~trl.SFTConfig`] for the UniFER CoT cold start, plus [`FaceTrainingArguments`] (`image_size`,
-    `freeze_vision_tower`).
-
-    Parameters:
-        loss_on (`str`, *optional*, defaults to `"response"`):
-            `"response"`: loss on the assistant response and its end-of-turn token only (system, prompt and image
-            tokens masked). `"all"`: the official UniFER recipe, every token but padding and image placeholders.
-    """
-
-    loss_on: str = field(
-        default="response",
-        metadata={"help": "'response': loss on the assistant response only; 'all': every token but padding and "
-                          "image placeholders (the official UniFER recipe).", "choices": list(LOSS_ON)},
-    )
-
-    def __post_init__(self):
-        if self.loss_on not in LOSS_ON:
-            raise ValueError(f"loss_on={self.loss_on!r} is not supported; use one of {', '.join(LOSS_ON)}.")
-        if self.loss_on == "all" and self.assistant_only_loss:
-            raise ValueError("loss_on='all' trains on every token, which contradicts assistant_only_loss=True.")
-        # The response-only part is FERCollator's: TRL's assistant mask maps every token's character offsets in
-        # Python: 3.6 times the collation time of response_mask (docs/performance.md).
-        self.assistant_only_loss = False
-        super().__post_init__()
 
 
 def freeze_vision_tower(model) -> int:
@@ -118,18 +61,18 @@ def with_prepared_images(example: dict[str, Any], size: int | None) -> dict[str,
     return example
 
 
-def cot_example(row: dict[str, Any]) -> dict[str, Any]:
-    """A raw CoT row (``image_path``, ``question``, ``response``) in TRL's conversational shape; the image is
-    loaded (and prepared) by the collator."""
-    return {"messages": chat_messages(None, row["question"], response=row["response"]),
-            "images": [row["image_path"]]}
+def column_names(dataset: Dataset | IterableDataset) -> list[str]:
+    """The dataset's columns; a stream whose features are unknown shows them in its first row."""
+    return list(next(iter(dataset))) if dataset.column_names is None else dataset.column_names
 
 
 def as_cot_dataset(dataset: Dataset | IterableDataset | None) -> Dataset | IterableDataset | None:
-    """The dataset in the CoT shape (``messages``, ``images``), converting raw rows if needed."""
-    if dataset is None or "messages" in get_dataset_column_names(dataset):
+    """The dataset in the CoT shape (``messages``, ``images``), converting raw rows (``image_path``, ``question``,
+    ``response``) as ``unifer data build cot`` does (:func:`unifer.data.cot_rlvr.training_example`); a row that
+    build would reject raises. The image stays a path until the collator prepares it."""
+    if dataset is None or "messages" in column_names(dataset):
         return dataset
-    return dataset.map(cot_example, remove_columns=get_dataset_column_names(dataset))
+    return dataset.map(partial(training_example, KINDS["cot"]), remove_columns=column_names(dataset))
 
 
 def response_mask(input_ids: torch.Tensor, header_ids: list[int], end_of_turn_id: int) -> torch.Tensor:
@@ -247,6 +190,6 @@ def _prompt_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    from ..train_cli import main
+    from unifer.trainers.train import cli_main
 
-    sys.exit(main(["sft", *sys.argv[1:]]))
+    sys.exit(cli_main(["sft", *sys.argv[1:]]))

@@ -14,42 +14,17 @@ token (``token_loss_weight``, switched on at ``token_loss_start`` once the maxim
 the tower's last blocks spread the expression across tokens; the language model then reads it in far fewer steps
 (docs/quickstart.md).
 
-This is supervised pre-training on the training split's labels; say so wherever it is used.
+This is supervised pre-training on the training split's labels; say so wherever it is used. Its config,
+:class:`~unifer.trainers.configs.VisionPretrainingConfig`, lives with the others in :mod:`unifer.trainers.configs`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 from torch import nn
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer
 
-from ..images import prepare_image
-from .sft import ImageSizeArguments
-
-
-@dataclass
-class VisionPretrainingConfig(TrainingArguments, ImageSizeArguments):
-    r"""[`~transformers.TrainingArguments`] for stage 0, plus [`~unifer.trainers.sft.ImageSizeArguments`]
-    (`image_size`: faces are sized as in the later stages) and
-
-    Parameters:
-        token_loss_weight (`float`, *optional*, defaults to `0.0`):
-            Weight of the per-token term: the classifier applied to every merged token, its cross-entropy averaged
-            over tokens. `0` trains on the max-pooled term only.
-        token_loss_start (`int`, *optional*, defaults to `0`):
-            Optimizer step from which the per-token term is added.
-    """
-
-    token_loss_weight: float = field(
-        default=0.0, metadata={"help": "Weight of the classifier's loss on every merged token (0: max-pooled only)."})
-    token_loss_start: int = field(default=0, metadata={"help": "Step from which the per-token loss is added."})
-
-    def __post_init__(self):
-        if self.token_loss_weight < 0 or self.token_loss_start < 0:
-            raise ValueError(f"token_loss_weight={self.token_loss_weight} and token_loss_start="
-                             f"{self.token_loss_start} must not be negative.")
-        super().__post_init__()
+from unifer.images import prepare_image
+from unifer.trainers.configs import VisionPretrainingConfig
 
 
 class MaxPooledTowerClassifier(nn.Module):

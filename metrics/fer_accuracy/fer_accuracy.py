@@ -2,7 +2,7 @@
 import datasets
 import evaluate
 
-from unifer.scoring import score
+from unifer.metrics.scoring import score
 
 _CITATION = """\
 @misc{zhang2025rethinkingfacialexpressionrecognition,

@@ -3,8 +3,9 @@
 Targets: the expression and the drawn features the CoT describes (eyes, mouth, extras; `synfer.geometry`).
 Train on the first `--n_train` faces of the quickstart's `rlvr` split, score on its `benchmark` split.
 
-    python benchmarks/quickstart_probes/tower_linear_probe.py quickstart_out/vision quickstart_out/synfer
+    python benchmarks/diagnostics/tower_linear_probe.py quickstart_out/vision quickstart_out/synfer
 """
+
 import argparse
 
 import numpy as np
@@ -21,8 +22,13 @@ from unifer.trainers.vision_pretraining import EncodedFaces, collate_faces
 
 def tokens(model, processor, dataset, size: int) -> torch.Tensor:
     """(faces, merged tokens, width) from the tower."""
-    faces = EncodedFaces(dataset.remove_columns([c for c in dataset.column_names if c == "label"])
-                         .add_column("label", [0] * len(dataset)), processor.image_processor, size)
+    faces = EncodedFaces(
+        dataset.remove_columns([c for c in dataset.column_names if c == "label"]).add_column(
+            "label", [0] * len(dataset)
+        ),
+        processor.image_processor,
+        size,
+    )
     out = []
     with torch.no_grad():
         for start in range(0, len(faces), 128):
@@ -61,8 +67,9 @@ def main() -> None:
         happy = np.array([r["emotion"] == "happiness" for r in test_rows])
         for pool in ("max", "mean"):
             pooled = (lambda x: x.amax(1)) if pool == "max" else (lambda x: x.mean(1))
-            predicted = LogisticRegression(max_iter=2000).fit(pooled(x_train).numpy(), y_train).predict(
-                pooled(x_test).numpy())
+            predicted = (
+                LogisticRegression(max_iter=2000).fit(pooled(x_train).numpy(), y_train).predict(pooled(x_test).numpy())
+            )
             line = f"{name:>7} {pool:>4}: {np.mean(predicted == y_test):.3f}"
             if name == "eyes":
                 line += f" (happy faces only {np.mean(predicted[happy] == y_test[happy]):.2f})"

@@ -2,21 +2,9 @@
 from __future__ import annotations
 
 
-def format_table(result: dict) -> str:
-    """One line per subset and one for the pooled overall figures."""
-    from .scoring import format_ci, summary_rows
-
-    header = (f"{'group':<10} {'n':>6} {'accuracy':>9} {'95% CI':>18} {'UAR':>7} {'macro-F1':>8} {'formed':>7} "
-              f"{'unparsed':>8}")
-    lines = [f"extraction: {result['extraction']}", header, "-" * len(header)]
-    for name, f in summary_rows(result):
-        lines.append(f"{name:<10} {f['n']:>6} {f['accuracy']:>9.4f} {format_ci(f['accuracy_ci95']):>18} "
-                     f"{f['uar']:>7.4f} {f['macro_f1']:>8.4f} {f['well_formed_rate']:>7.4f} {f['unparsed_count']:>8}")
-    return "\n".join(lines)
-
-
 def run(args) -> int:
-    from .scoring import load_predictions, score, write_report
+    from unifer.metrics.reports import format_table, write_report
+    from unifer.metrics.scoring import load_predictions, score
 
     result = score(**load_predictions(args.predictions), extraction=args.extraction, bootstrap=args.bootstrap,
                    seed=args.seed)

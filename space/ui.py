@@ -16,18 +16,15 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from threading import Thread
 from typing import Any, Callable, Iterator
 
 import gradio as gr
-import torch
 from PIL import Image
 
-from . import PUBLISHED_MODEL
-from .answers import extract_label, parse
-from .images import ImageInputError, load_image
-from .inference import FERRequest, TransformersEngine, make_requests
-from .labels import CANONICAL_EMOTIONS, SUBSET_LABELS, SUBSETS, validate_candidates
+from unifer import PUBLISHED_MODEL
+from unifer.images import ImageInputError, load_image
+from unifer.inference import FERPrediction, FERRequest, TransformersEngine, make_requests, stream_prediction
+from unifer.labels import CANONICAL_EMOTIONS, SUBSET_LABELS, SUBSETS, validate_candidates
 
 try:  # On a ZeroGPU Space, `spaces.GPU` attaches a GPU for the duration of each call; elsewhere it is a no-op.
     import spaces
@@ -91,7 +88,7 @@ def load_model(requested: str | None = None) -> tuple[TransformersEngine, str]:
     quickstart = Path(os.environ.get("UNIFER_QUICKSTART_MODEL", DEFAULT_QUICKSTART_MODEL))
     if quickstart.is_dir():
         return TransformersEngine(quickstart), QUICKSTART_NOTICE.format(path=quickstart, why=why)
-    from .testing import build_tiny_unifer
+    from unifer.tiny import build_tiny_unifer
 
     return TransformersEngine(build_tiny_unifer(tempfile.mkdtemp(prefix="unifer-tiny-"))), TINY_NOTICE.format(why=why)
 
@@ -102,43 +99,12 @@ def _first_line(err: Exception) -> str:
 
 def _notice(path: str) -> str:
     """A model asked for by path may still be the tiny test model: say so rather than present noise as answers."""
-    from .testing import TINY_MODEL_DESCRIPTION
+    from unifer.tiny import TINY_MODEL_DESCRIPTION
 
     readme = Path(path) / "README.md"
     if readme.is_file() and readme.read_text(encoding="utf-8").startswith(TINY_MODEL_DESCRIPTION.splitlines()[0]):
         return TINY_NOTICE.format(why="")
     return MODEL_NOTICE.format(path=path)
-
-
-def stream_response(engine: TransformersEngine, request: FERRequest, max_new_tokens: int) -> Iterator[str]:
-    """Yield the response as it grows, token by token: ``generate`` runs in a thread feeding a text streamer."""
-    from transformers import TextIteratorStreamer
-
-    streamer = TextIteratorStreamer(engine.tokenizer, skip_prompt=True, skip_special_tokens=True)
-    inputs = engine.processor(text=[engine.prompt_text(request)], images=[request.image],
-                              return_tensors="pt").to(engine.model.device)
-    failures: list[Exception] = []
-
-    def generate() -> None:
-        try:
-            with torch.inference_mode():  # thread-local: must be entered in the generating thread
-                # Greedy, with the checkpoint's sampling defaults cleared (as the engine does).
-                engine.model.generate(**inputs, streamer=streamer, max_new_tokens=max_new_tokens, do_sample=False,
-                                      temperature=None, top_p=None, top_k=None)
-        except Exception as err:  # re-raised in the caller; ending the stream keeps the caller from waiting forever
-            failures.append(err)
-            streamer.end()
-
-    thread = Thread(target=generate, daemon=True)
-    thread.start()
-    text = ""
-    for chunk in streamer:
-        if chunk:  # the streamer also emits "" while a word is incomplete
-            text += chunk
-            yield text
-    thread.join()
-    if failures:
-        raise failures[0]
 
 
 # ---------------------------------------------------------------------------------------------------- inputs
@@ -205,7 +171,7 @@ def _metrics_files(results_dir: Path) -> list[tuple[str, Path]]:
 
 
 def _metrics_row(name: str, result: dict[str, Any]) -> list[str]:
-    from .scoring import summary_rows  # scoring needs scikit-learn: import it only when there is something to read
+    from unifer.metrics.reports import summary_rows
 
     figures = dict(summary_rows(result))
     per_subset = [f"{100 * figures[s]['accuracy']:.2f}" if s in figures else "–" for s in SUBSETS]
@@ -216,7 +182,7 @@ def _metrics_row(name: str, result: dict[str, Any]) -> list[str]:
 
 def _write_examples(folder: Path) -> list[Path]:
     """A few SynFER cartoon faces to try the demo with, without uploading a photo of anyone."""
-    from .data.synfer import draw_face
+    from unifer.data.synfer import draw_face
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -243,25 +209,21 @@ def build_demo(model_path: str | None = None, *, examples_dir: str | Path | None
     examples = _write_examples(Path(examples_dir or tempfile.mkdtemp(prefix="unifer-space-examples-")))
 
     @gpu
-    def run_model(request: FERRequest) -> Iterator[tuple[str, dict[str, float] | None]]:
+    def run_model(request: FERRequest) -> Iterator[tuple[str, FERPrediction | None]]:
         # Everything that needs the accelerator, in one call: the streamed response, then the candidates' scores.
-        text = ""
-        for text in stream_response(engine, request, max_new_tokens):
-            yield text, None
-        yield text, engine.score_candidates([request], [text])[0]
+        yield from stream_prediction(engine, request, max_new_tokens=max_new_tokens)
 
     def classify(image: Any, preset: str, custom: str | None) -> Iterator[tuple[Any, ...]]:
         try:  # checked before any GPU time is taken
             request = make_requests([face_image(image)], candidate_labels(preset, custom))[0]
         except ValueError as err:  # ImageInputError is one too
             raise _input_error(err) from None
-        for text, probabilities in run_model(request):
-            if probabilities is None:
+        for text, prediction in run_model(request):
+            if prediction is None:
                 yield text, "generating…", None, ""
-        label = extract_label(text, request.candidate_labels)
-        formed = ("yes: <think>…</think><answer>…</answer>" if parse(text).well_formed
+        formed = ("yes: <think>…</think><answer>…</answer>" if prediction.well_formed
                   else "no: not exactly one <think> block followed by one <answer> block")
-        yield text, label or NO_ANSWER, probabilities, formed
+        yield text, prediction.label or NO_ANSWER, prediction.probabilities, formed
 
     with gr.Blocks(title="UniFER: facial expression recognition", delete_cache=(3600, 3600)) as demo:
         gr.Markdown("# UniFER: facial expression recognition with a multimodal LLM\n"

@@ -1,5 +1,8 @@
-"""The ``unifer`` command line. Each subcommand registers itself with a small ``add_parser`` function and imports
-its heavy dependencies only when run, so ``unifer --help`` stays instant."""
+"""The ``unifer`` command line: argument parsing and printing only (the library never imports this package).
+
+Each subcommand module registers itself with a small ``add_parser`` function and imports the library only when
+run, so ``unifer --help`` stays instant. ``python -m unifer.commands …`` (e.g. under ``accelerate launch``) is
+the same as ``unifer …``."""
 from __future__ import annotations
 
 import argparse
@@ -9,14 +12,14 @@ from typing import Callable, Sequence
 
 # Modules that contribute subcommands: each defines ``add_parser(subparsers)``.
 COMMAND_MODULES: tuple[str, ...] = (
-    "unifer.info",
-    "unifer.quickstart",
-    "unifer.score_cli",
-    "unifer.evaluation",
-    "unifer.model_card",
-    "unifer.train_cli",
-    "unifer.data_cli",
-    "unifer.space_cli",
+    "unifer.commands.info",
+    "unifer.commands.quickstart",
+    "unifer.commands.score",
+    "unifer.commands.eval",
+    "unifer.commands.card",
+    "unifer.commands.train",
+    "unifer.commands.data",
+    "unifer.commands.space",
 )
 
 
@@ -41,6 +44,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"unifer {args.command}: error: {err}", file=sys.stderr)
         return 2
 
-
-if __name__ == "__main__":
-    sys.exit(main())

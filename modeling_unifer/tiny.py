@@ -34,8 +34,8 @@ import os
 import pathlib
 from typing import Any, Iterator
 
-from .labels import CANONICAL_EMOTIONS, SUBSET_LABELS
-from .prompts import DEFAULT_SYSTEM_PROMPT, QUESTION_TEMPLATE
+from unifer.labels import CANONICAL_EMOTIONS, SUBSET_LABELS
+from unifer.prompts import DEFAULT_SYSTEM_PROMPT, QUESTION_TEMPLATE
 
 __all__ = [
     "TINY_MODEL_DESCRIPTION",
@@ -55,7 +55,7 @@ TINY_MODEL_DESCRIPTION = (
     "configuration, a small byte-level BPE tokenizer trained on built-in facial-expression\n"
     "text, and an image processor that downscales every image to about 56x56 pixels\n"
     "(a 224x224 input becomes 4 image tokens). It was generated offline by\n"
-    "`unifer.testing.build_tiny_unifer` and exists only to exercise code paths in tests.\n"
+    "`unifer.tiny.build_tiny_unifer` and exists only to exercise code paths in tests.\n"
 )
 
 # Qwen2-VL / Qwen2.5-VL-Instruct chat_template.json, verbatim.

@@ -1,4 +1,4 @@
-"""Scoring FER responses: accuracy, macro precision/recall/F1, UAR, confusion matrices, bootstrap CIs, reports.
+"""Scoring FER responses: accuracy, macro precision/recall/F1, UAR, confusion matrices, bootstrap CIs.
 
 Two extraction modes, both implemented by ``unifer.answers``:
 
@@ -9,13 +9,13 @@ Two extraction modes, both implemented by ``unifer.answers``:
   becomes the class ``"unknown"`` (which lowers macro recall), and the pooled "overall" figures merge only
   angry/happy/sad into anger/happiness/sadness.
 
-Pure functions on lists (numpy + scikit-learn); matplotlib is imported only to draw report figures.
+Pure functions on lists (numpy + scikit-learn); :mod:`unifer.metrics.reports` turns results into reports.
 """
 from __future__ import annotations
 
 import importlib.util
 import json
-import warnings
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Literal, Sequence
@@ -23,9 +23,12 @@ from typing import Any, Iterable, Literal, Sequence
 import numpy as np
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, precision_recall_fscore_support
 
-from .answers import UNKNOWN, extract_label, is_well_formed
-from .labels import (CANONICAL_EMOTIONS, PAPER_OVERALL_MAP, SUBSETS, normalize, subset_labels, subset_of,
-                     to_candidate, validate_candidates)
+from unifer.answers import UNKNOWN, extract_label, is_well_formed
+from unifer.jsonl import read_records
+from unifer.labels import (CANONICAL_EMOTIONS, PAPER_OVERALL_MAP, SUBSETS, normalize, subset_labels, subset_of,
+                           to_candidate, validate_candidates)
+
+logger = logging.getLogger(__name__)
 
 #: Strict mode's confusion-matrix column for responses that name no candidate (no emotion has this name).
 UNPARSED = "unparsed"
@@ -47,13 +50,17 @@ class _Items:
 def score(responses: Sequence[str | None], references: Sequence[str], *,
           candidate_labels: Sequence[Sequence[str]] | None = None, subsets: Sequence[str] | None = None,
           errors: Sequence[Any] | None = None, extraction: Literal["strict", "paper"] = "strict",
-          bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:
+          bootstrap: int = 1000, seed: int = 0, stored_labels: Sequence[str | None] | None = None,
+          ids: Sequence[str] | None = None) -> dict[str, Any]:
     """Score model responses against gold labels.
 
     ``candidate_labels``: each item's candidates (default: its subset's official list when ``subsets`` is given,
     else the eight canonical emotions). ``subsets``: each item's FERBench subset; adds ``per_subset`` and a pooled
     ``overall`` (whose headline numbers are also copied to the top level). ``errors``: truthy where generation
     failed. ``bootstrap``: resamples for ``accuracy_ci95`` (0 disables it). See the module docstring for the modes.
+    ``stored_labels``: the strict parse stored when the responses were generated (``parsed_label``); responses are
+    always parsed again here, and items where the two differ (a parser changed since) are counted and named in
+    ``stored_parse`` (``ids`` name them; default: their index).
 
     >>> r = score(["<answer>happy</answer>", "<answer>sad or angry</answer>"], ["happiness", "sadness"],
     ...           bootstrap=0)
@@ -65,8 +72,27 @@ def score(responses: Sequence[str | None], references: Sequence[str], *,
     items = _items(responses, references, candidate_labels, subsets, errors)
     groups = _groups(items, subsets)
     if extraction == "paper":
-        return _score_paper(items, groups, subsets is not None, bootstrap, seed)
-    return _score_strict(items, groups, subsets is not None, bootstrap, seed)
+        result = _score_paper(items, groups, subsets is not None, bootstrap, seed)
+    else:
+        result = _score_strict(items, groups, subsets is not None, bootstrap, seed)
+    if stored_labels is not None:
+        result["stored_parse"] = _compare_stored_parse(items, stored_labels, ids)
+    return result
+
+
+def _compare_stored_parse(items: _Items, stored_labels: Sequence[str | None],
+                          ids: Sequence[str] | None) -> dict[str, Any]:
+    """Where the strict parse stored at generation time differs from today's (a parser changed in between)."""
+    if len(stored_labels) != len(items.responses):
+        raise ValueError(f"`stored_labels` has {len(stored_labels)} entries but `responses` has "
+                         f"{len(items.responses)}; give one per item.")
+    names = list(ids) if ids is not None else list(range(len(items.responses)))
+    differ = [names[i] for i, stored in enumerate(stored_labels)
+              if not items.errors[i] and stored != extract_label(items.responses[i], items.candidates[i])]
+    if differ:
+        logger.warning("%d item(s) parse differently now than when they were generated (first: %s); scored "
+                       "with today's parse.", len(differ), differ[:3])
+    return {"checked": len(stored_labels), "disagreements": len(differ), "examples": differ[:10]}
 
 
 def _items(responses, references, candidate_labels, subsets, errors) -> _Items:
@@ -271,41 +297,39 @@ def load_predictions(paths: str | Path | Iterable[str | Path]) -> dict[str, list
     """Read responses for :func:`score` (``score(**load_predictions(p))``).
 
     Each path is either our ``predictions.jsonl`` (keys ``subset``, ``label``, ``response``, optional
-    ``candidate_labels`` and ``error``; a torn last line is skipped with a warning) or an official
-    ``*_results.json`` list (keys ``true_label``, ``model_response``, ``candidate_labels``, optional ``error``;
-    the subset comes from the candidate list, else from the file name's prefix such as ``rafdb_``).
+    ``candidate_labels``, ``error``, ``id`` and ``parsed_label``; read under :mod:`unifer.jsonl`'s torn-line
+    policy) or an official ``*_results.json`` list (keys ``true_label``, ``model_response``, ``candidate_labels``,
+    optional ``error``; the subset comes from the candidate list, else from the file name's prefix such as
+    ``rafdb_``). When every item carries its stored parse, ``stored_labels`` and ``ids`` are returned too, so
+    :func:`score` reports where the stored parse and today's differ.
     """
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     columns: dict[str, list] = {"responses": [], "references": [], "candidate_labels": [], "subsets": [],
-                                "errors": []}
+                                "errors": [], "stored_labels": [], "ids": []}
     for path in map(Path, paths):
         records = _read_jsonl(path) if path.suffix == ".jsonl" else _read_results(path)
-        for response, reference, candidates, subset, error in records:
-            for key, value in zip(columns, (response, reference, list(candidates), subset, error)):
+        for record in records:
+            for key, value in zip(columns, record):
                 columns[key].append(value)
+    if any(stored is _NOT_STORED for stored in columns["stored_labels"]):
+        del columns["stored_labels"], columns["ids"]
     return columns
 
 
+# Marks an item read from a file that stores no parse (official results, older predictions).
+_NOT_STORED = object()
+
+
 def _read_jsonl(path: Path) -> list[tuple]:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    last = max((number for number, line in enumerate(lines, 1) if line.strip()), default=0)
     records = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            if number == last:  # an interrupted run leaves a half-written last line
-                warnings.warn(f"{path}: skipped the torn last line {number} (not valid JSON).", stacklevel=3)
-                break
-            raise ValueError(f"{path}: line {number} is not valid JSON.") from None
+    for number, record in enumerate(read_records(path), 1):
         try:
             subset = record["subset"]
-            candidates = record.get("candidate_labels") or subset_labels(subset)
-            records.append((record["response"], record["label"], candidates, subset, bool(record.get("error"))))
+            candidates = list(record.get("candidate_labels") or subset_labels(subset))
+            records.append((record["response"], record["label"], candidates, subset, bool(record.get("error")),
+                            record.get("parsed_label", _NOT_STORED), record.get("id", f"{path.name}:{number}")))
         except KeyError as key:
-            raise ValueError(f"{path}: line {number} has no {key} field (need subset, label, response).") from None
+            raise ValueError(f"{path}: record {number} has no {key} field (need subset, label, response).") from None
     return records
 
 
@@ -325,7 +349,7 @@ def _read_results(path: Path) -> list[tuple]:
         if subset is None:
             raise ValueError(f"{path}: item {number} has a non-official candidate list and the file name does not "
                              f"start with a subset name ({', '.join(SUBSETS)}); rename it, e.g. rafdb_results.json.")
-        records.append((*record, subset, bool(item.get("error"))))
+        records.append((*record, subset, bool(item.get("error")), _NOT_STORED, None))
     return records
 
 
@@ -338,84 +362,3 @@ def fer_accuracy_path() -> str:
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError("The unifer.metrics package is missing; reinstall UniFER (pip install -e .).")
     return str(Path(list(spec.submodule_search_locations)[0]) / "fer_accuracy")
-
-
-# ---------------------------------------------------------------------------------------------------- reporting
-
-def summary_rows(result: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(name, figures) per subset, then the pooled "overall"; a result without subsets is one "overall" row."""
-    if "per_subset" not in result:
-        return [("overall", result)]
-    return [*result["per_subset"].items(), ("overall", result["overall"])]
-
-
-def per_class_rows(figures: dict[str, Any]) -> list[tuple[str, float, float, float, float]]:
-    """(label, precision, recall, f1, support) rows of either mode's ``per_class``."""
-    per_class = figures["per_class"]
-    if isinstance(per_class, dict):  # strict
-        return [(label, c["precision"], c["recall"], c["f1"], c["support"]) for label, c in per_class.items()]
-    return [(c["emotion"], c["precision"], c["recall"], c["f1"], c["support"]) for c in per_class]
-
-
-def format_ci(ci: list[float] | None) -> str:
-    return "–" if ci is None else f"[{ci[0]:.4f}, {ci[1]:.4f}]"
-
-
-def write_report(result: dict[str, Any], out_dir: str | Path, *, config: dict[str, Any] | None = None) -> Path:
-    """Write ``metrics.json``, ``report.md`` and ``confusion_<group>.png`` per subset and overall; return the folder."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    (out / "report.md").write_text(_markdown(result, config), encoding="utf-8")
-    for name, figures in summary_rows(result):
-        _plot_confusion(figures, f"{name} ({result['extraction']} extraction)", out / f"confusion_{name}.png")
-    return out
-
-
-def _markdown(result: dict[str, Any], config: dict[str, Any] | None) -> str:
-    lines = [f"# FER scoring report ({result['extraction']} extraction)", "",
-             "| group | n | errors | accuracy | 95% CI | UAR | macro F1 | well-formed | unparsed |",
-             "|---|---:|---:|---:|---|---:|---:|---:|---:|"]
-    for name, f in summary_rows(result):
-        lines.append(f"| {name} | {f['n']} | {f['errors']} | {f['accuracy']:.4f} | {format_ci(f['accuracy_ci95'])} "
-                     f"| {f['uar']:.4f} | {f['macro_f1']:.4f} | {f['well_formed_rate']:.4f} "
-                     f"| {f['unparsed_count']} ({f['unparsed_rate']:.2%}) |")
-    for name, figures in summary_rows(result):
-        lines += ["", f"## Per class: {name}", "", "| label | precision | recall | F1 | support |",
-                  "|---|---:|---:|---:|---:|"]
-        lines += [f"| {label} | {p:.4f} | {r:.4f} | {f1:.4f} | {s:g} |"
-                  for label, p, r, f1, s in per_class_rows(figures)]
-    if config is not None:
-        from .info import package_versions
-
-        lines += ["", "## Run config", "", "| key | value |", "|---|---|"]
-        lines += [f"| {key} | `{json.dumps(value)}` |" for key, value in config.items()]
-        lines += ["", "## Package versions", "", "| package | version |", "|---|---|"]
-        lines += [f"| {name} | {version} |" for name, version in package_versions().items() if version]
-    return "\n".join(lines) + "\n"
-
-
-def _plot_confusion(figures: dict[str, Any], title: str, path: Path) -> None:
-    """Row-normalised confusion matrix (rate of each gold class's items) with the counts written in the cells."""
-    from matplotlib.figure import Figure  # a bare Figure renders with Agg and never touches pyplot's GUI state
-
-    counts = np.array(figures["confusion_matrix"])
-    columns = figures["confusion_labels"]
-    rows = columns[:len(counts)]
-    # Divide by support, not the row sum: paper-mode matrices omit "unknown", whose share must not vanish.
-    support = np.array([row[4] for row in per_class_rows(figures)], dtype=float)
-    rates = counts / np.maximum(support, 1)[:, None]
-    fig = Figure(figsize=(1.2 + 0.75 * len(columns), 1.2 + 0.7 * len(rows)), layout="constrained")
-    ax = fig.add_subplot()
-    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-    for (r, c), count in np.ndenumerate(counts):
-        ax.text(c, r, str(count), ha="center", va="center", fontsize=8,
-                color="white" if rates[r, c] > 0.5 else "black")
-    ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right")
-    ax.set_yticks(range(len(rows)), rows)
-    hidden = figures.get("unknowns", 0)  # paper mode: "unknown" predictions have no column of their own
-    ax.set_xlabel(f"predicted ({hidden} unknown not shown)" if hidden else "predicted")
-    ax.set_ylabel("gold")
-    ax.set_title(f"{title}\nn={figures['n']}, accuracy={figures['accuracy']:.2%}", fontsize=9)
-    fig.colorbar(image, ax=ax, label="share of gold class")
-    fig.savefig(path, dpi=120)

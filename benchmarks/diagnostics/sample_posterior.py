@@ -4,8 +4,9 @@ Prints, per emotion, the share of sampled answers that are right (the model's po
 roughly) and the accuracy of the majority answer of the K samples — to tell a greedy-decoding loss (a confident
 posterior that greedy decoding misses) from a reading loss (an unsure posterior).
 
-    python benchmarks/quickstart_probes/sample_posterior.py quickstart_out/sft quickstart_out/synfer
+    python benchmarks/diagnostics/sample_posterior.py quickstart_out/sft quickstart_out/synfer
 """
+
 import argparse
 from collections import Counter
 

@@ -1,8 +1,7 @@
-"""``unifer info``: versions, compute device and which optional backends are importable."""
+"""The environment UniFER runs in: package versions, compute device, optional backends (``unifer info``)."""
 from __future__ import annotations
 
 import importlib.util
-import json
 import platform
 from importlib import metadata
 
@@ -42,21 +41,3 @@ def device_summary() -> dict[str, object]:
 def collect() -> dict[str, object]:
     return {"python": platform.python_version(), "platform": platform.platform(),
             "packages": package_versions(), "device": device_summary()}
-
-
-def run(args) -> int:
-    info = collect()
-    if args.json:
-        print(json.dumps(info, indent=2))
-        return 0
-    print(f"python      {info['python']} ({info['platform']})")
-    print(f"device      {json.dumps(info['device'])}")
-    for name, version in info["packages"].items():
-        print(f"{name:<15} {version or 'not installed'}")
-    return 0
-
-
-def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("info", help="versions, device and available backends")
-    parser.add_argument("--json", action="store_true", help="print as JSON")
-    parser.set_defaults(handler=run)

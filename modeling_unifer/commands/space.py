@@ -3,7 +3,7 @@ from __future__ import annotations
 
 
 def run(args) -> int:
-    from .space_app import build_demo, launch  # gradio and torch load only when the command runs
+    from unifer.space.ui import build_demo, launch  # gradio and torch load only when the command runs
 
     demo = build_demo(args.model, max_new_tokens=args.max_new_tokens)
     launch(demo, server_name=args.host, server_port=args.port, share=args.share)

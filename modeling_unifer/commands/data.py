@@ -1,5 +1,6 @@
-"""``unifer data``: build FERBench, UniFER-CoT/RLVR and SynFER, or ingest your own labelled images, as dataset
-folders that ``datasets.load_dataset(folder, config)`` reads with no code (and ``--push-to-hub`` uploads)."""
+"""``unifer data``: build FERBench, UniFER-CoT/RLVR and SynFER, ingest your own labelled images, or curate CoT data
+from RLVR data with a teacher, as dataset folders that ``datasets.load_dataset(folder, config)`` reads with no code
+(and ``--push-to-hub`` uploads)."""
 from __future__ import annotations
 
 import argparse
@@ -7,13 +8,13 @@ import argparse
 
 def _push(args, folder) -> None:
     if args.push_to_hub:
-        from .data.publish import push_to_hub
+        from unifer.data.publish import push_to_hub
 
         print(f"pushed: {push_to_hub(folder, args.push_to_hub, private=args.private)}")
 
 
 def run_ferbench(args) -> int:
-    from .data.ferbench import build
+    from unifer.data.ferbench import build
 
     result = build(args.images_root, args.out, subsets=args.subsets, index_dir=args.index_dir,
                    allow_missing=args.allow_missing)
@@ -25,7 +26,7 @@ def run_ferbench(args) -> int:
 
 
 def run_released(args) -> int:
-    from .data.cot_rlvr import build
+    from unifer.data.cot_rlvr import build
 
     report = build(args.kind, args.json, args.images_root, args.out, progress=True)
     print(report.summary())
@@ -34,7 +35,7 @@ def run_released(args) -> int:
 
 
 def run_synfer(args) -> int:
-    from .data.synfer_dataset import build_synfer
+    from unifer.data.synfer_dataset import build_synfer
 
     result = build_synfer(args.out, n_per_class=args.n_per_class, seed=args.seed, size=args.size,
                           emotions=args.emotions, test_per_class=args.test_per_class, num_proc=args.num_proc)
@@ -46,13 +47,57 @@ def run_synfer(args) -> int:
 
 
 def run_ingest(args) -> int:
-    from .data.ingest import ingest
+    from unifer.data.ingest import ingest
 
     result = ingest(args.images_root, args.out, csv_path=args.csv, label_map=args.label_map, name=args.name,
                     fmt=args.format)
     rows = ", ".join(f"{label} {n:,}" for label, n in result["rows"].items())
     print(f"ingested -> {args.out} ({args.format}): {rows}")
     _push(args, args.out)
+    return 0
+
+
+CURATE_HELP = "make CoT data from RLVR data with a teacher (rejection sampling)"
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default where it has one: for a None default the help says what happens instead."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
+def curate_parser():
+    """``unifer data curate-cot``'s options: every ``Settings`` field (``--samples-per-item`` or
+    ``--samples_per_item``, help from the field's metadata), then the input, teacher and output."""
+    from transformers import HfArgumentParser
+
+    from unifer.data.curation import Settings
+
+    parser = HfArgumentParser(Settings, prog="unifer data curate-cot", description=CURATE_HELP,
+                              formatter_class=_HelpFormatter)
+    parser.add_argument("--rlvr", required=True,
+                        help="RLVR dataset folder or Hub id (unifer data ingest --format rlvr, ...)")
+    parser.add_argument("--teacher", required=True,
+                        help="local model path / Hub id, or an OpenAI-compatible endpoint URL (http://host:port/v1)")
+    parser.add_argument("--out", required=True, help="output folder (rerun with the same one to resume)")
+    return parser
+
+
+def run_curate(args) -> int:
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from unifer.data.curation import curate_cot, format_rate
+
+    settings, paths = curate_parser().parse_args_into_dataclasses(args.options, look_for_args_file=False)
+    report = curate_cot(paths.rlvr, paths.out, paths.teacher, **asdict(settings))
+    samples, rejected = report["samples"], report["rejected"]
+    reasons = ", ".join(f"{reason} {n:,}" for reason, n in rejected.items() if n)
+    print(f"curated {report['items']['curated']:,} items: {samples['drawn']:,} samples drawn, "
+          f"{samples['accepted']:,} accepted ({format_rate(report['acceptance_rate'])}), {samples['kept']:,} kept"
+          f"{f' (rejected: {reasons})' if reasons else ''} -> {Path(paths.out) / 'cot'}; see "
+          f"{Path(paths.out) / 'report.md'}")
     return 0
 
 
@@ -64,7 +109,7 @@ def _hub_options() -> argparse.ArgumentParser:
 
 
 def add_parser(subparsers) -> None:
-    from .labels import SUBSETS
+    from unifer.labels import SUBSETS
 
     hub = _hub_options()
     data = subparsers.add_parser("data", help="build or ingest datasets (Parquet + dataset card)")
@@ -112,5 +157,9 @@ def add_parser(subparsers) -> None:
                      help="benchmark rows (split test) or RLVR training rows (split train)")
     ing.set_defaults(handler=run_ingest)
 
-    from .data.curation import add_curate_parser  # curate-cot's options live with its code
-    add_curate_parser(actions)
+    # Everything after curate-cot goes to curate_parser() when the command runs: building it here would import
+    # transformers (about a second) for every `unifer` command. With a prefix character that no argument can hold
+    # (NUL), this parser takes `--flags` (and --help) as plain strings and leaves them to it.
+    curate = actions.add_parser("curate-cot", help=CURATE_HELP, add_help=False, prefix_chars="\0")
+    curate.add_argument("options", nargs=argparse.REMAINDER)
+    curate.set_defaults(handler=run_curate)
