@@ -1,4 +1,5 @@
 """One distribution, ``unifer``, mapping the design card's top-level folders into one import namespace."""
+
 from pathlib import Path
 
 from setuptools import setup
@@ -18,8 +19,19 @@ CORE = [
     "tqdm>=4.66",
 ]
 EXTRAS = {
-    "train": ["trl>=1.0", "datasets>=4.0", "accelerate>=1.10", "peft>=0.17", "evaluate>=0.4.6",
-              "scikit-learn>=1.5", "matplotlib>=3.8", "pyarrow>=18", "pyyaml>=6", "ijson>=3.2", "httpx>=0.27"],
+    "train": [
+        "trl>=1.0",
+        "datasets>=4.0",
+        "accelerate>=1.10",
+        "peft>=0.17",
+        "evaluate>=0.4.6",
+        "scikit-learn>=1.5",
+        "matplotlib>=3.8",
+        "pyarrow>=18",
+        "pyyaml>=6",
+        "ijson>=3.2",
+        "httpx>=0.27",
+    ],
     "vllm": ["vllm>=0.11"],
     "space": ["gradio>=6.0", "gradio_client>=2.0", "scikit-learn>=1.5"],
     "dev": ["pytest>=8", "pytest-timeout>=2.3", "playwright>=1.50", "ruff>=0.17", "hypothesis>=6.170"],
@@ -40,11 +52,21 @@ setup(
         "unifer.metrics": "metrics",
         "unifer.space": "space",
     },
-    packages=["unifer", "unifer.commands", "unifer.data", "unifer.data.curation", "unifer.trainers",
-              "unifer.metrics", "unifer.metrics.fer_accuracy", "unifer.space"],
-    package_data={"unifer.metrics": ["fer_accuracy/*.md", "fer_accuracy/*.txt"],
-                  "unifer.trainers": ["recipes/*.yaml", "accelerate/*.yaml"],
-                  "unifer.space": ["README.md", "requirements.txt"]},
+    packages=[
+        "unifer",
+        "unifer.commands",
+        "unifer.data",
+        "unifer.data.curation",
+        "unifer.trainers",
+        "unifer.metrics",
+        "unifer.metrics.fer_accuracy",
+        "unifer.space",
+    ],
+    package_data={
+        "unifer.metrics": ["fer_accuracy/*.md", "fer_accuracy/*.txt"],
+        "unifer.trainers": ["recipes/*.yaml", "accelerate/*.yaml"],
+        "unifer.space": ["README.md", "requirements.txt"],
+    },
     include_package_data=True,
     install_requires=CORE,
     extras_require=EXTRAS,

@@ -6,6 +6,7 @@ when peak RSS grows by more than ``--max-ratio`` (default 1.5) from the smallest
 
     HF_HUB_OFFLINE=1 python benchmarks/bench_data.py            # about 3 minutes on 2 cores
 """
+
 from __future__ import annotations
 
 import argparse
@@ -81,8 +82,11 @@ def main() -> int:
             seconds, rss = build_in_child(source, root / "images", root / f"out_{rows}", rows)
             shards = len(list((root / f"out_{rows}" / "rlvr").glob("*.parquet")))
             results.append((rows, seconds, rss))
-            print(f"{rows:>8,} rows: {seconds:7.1f} s  {rows / seconds:8,.0f} rows/s  peak RSS {rss / 2**20:6.0f} MiB"
-                  f"  ({source.stat().st_size / 2**20:.0f} MiB JSON -> {shards} shard(s))", flush=True)
+            print(
+                f"{rows:>8,} rows: {seconds:7.1f} s  {rows / seconds:8,.0f} rows/s  peak RSS {rss / 2**20:6.0f} MiB"
+                f"  ({source.stat().st_size / 2**20:.0f} MiB JSON -> {shards} shard(s))",
+                flush=True,
+            )
     ratio = results[-1][2] / results[0][2]
     print(f"peak RSS ratio {results[-1][0]:,} / {results[0][0]:,} rows: {ratio:.2f} (limit {args.max_ratio})")
     return 0 if ratio <= args.max_ratio else 1

@@ -6,6 +6,7 @@ interleaved rounds; prints items/s, generated tokens/s and the ratio.
     python benchmarks/bench_engine.py                       # tiny model, CPU
     python benchmarks/bench_engine.py --model-size 7b       # random-initialised Qwen2.5-VL-7B-sized, bf16, GPU
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,9 +20,17 @@ from unifer.data.synfer import SYNFER_EMOTIONS, draw_face
 from unifer.inference import TransformersEngine, make_requests
 
 # Qwen2.5-VL-7B-Instruct's shapes, for a random-initialised model of the real size (no download needed).
-SEVEN_B = dict(hidden_size=3584, num_hidden_layers=28, num_attention_heads=28, num_key_value_heads=4,
-               intermediate_size=18944, vision_depth=32, vision_hidden_size=1280, vision_num_heads=16,
-               vision_intermediate_size=3420)
+SEVEN_B = dict(
+    hidden_size=3584,
+    num_hidden_layers=28,
+    num_attention_heads=28,
+    num_key_value_heads=4,
+    intermediate_size=18944,
+    vision_depth=32,
+    vision_hidden_size=1280,
+    vision_num_heads=16,
+    vision_intermediate_size=3420,
+)
 
 
 def build_engine(model_size: str, workdir: str) -> TransformersEngine:
@@ -70,12 +79,16 @@ def main() -> None:
         for _ in range(args.rounds):  # interleaved, so machine noise hits both sides alike
             for batch_size in times:
                 times[batch_size].append(timed(engine, requests, batch_size, args.tokens))
-    print(f"model={args.model_size} items={args.items} tokens/item={args.tokens} rounds={args.rounds} "
-          f"device={'cuda' if torch.cuda.is_available() else 'cpu'}")
+    print(
+        f"model={args.model_size} items={args.items} tokens/item={args.tokens} rounds={args.rounds} "
+        f"device={'cuda' if torch.cuda.is_available() else 'cpu'}"
+    )
     medians = {b: statistics.median(t) for b, t in times.items()}
     for batch_size, seconds in medians.items():
-        print(f"batch {batch_size:>3}: {args.items / seconds:8.2f} items/s  "
-              f"{args.items * args.tokens / seconds:9.1f} generated tokens/s  (median of {args.rounds})")
+        print(
+            f"batch {batch_size:>3}: {args.items / seconds:8.2f} items/s  "
+            f"{args.items * args.tokens / seconds:9.1f} generated tokens/s  (median of {args.rounds})"
+        )
     print(f"speed-up batch {args.batch_size} vs batch 1: {medians[1] / medians[args.batch_size]:.1f}x")
 
 

@@ -13,6 +13,7 @@ in machine load hit both alike, and prints the median seconds per batch and thei
 
     HF_HUB_OFFLINE=1 python benchmarks/bench_sft_collator.py            # about a minute on 2 CPU cores
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,16 +39,25 @@ def collators(root: Path, per_class: int):
 
     plan = Plan()
     model_path = build_model(root / "model", plan, seed=0)
-    build_synfer(root / "synfer", n_per_class=per_class, test_per_class=1, size=plan.image_size, emotions=plan.emotions,
-                 num_proc=1)
+    build_synfer(
+        root / "synfer",
+        n_per_class=per_class,
+        test_per_class=1,
+        size=plan.image_size,
+        emotions=plan.emotions,
+        num_proc=1,
+    )
     cot = load_dataset(str(root / "synfer"), "cot", split="train")
-    args = UniFERSFTConfig(output_dir=str(root / "sft"), image_size=plan.image_size, report_to="none", bf16=False,
-                           max_length=512)  # as trainers/recipes/sft_quickstart.yaml
-    unifer = UniFERSFTTrainer(AutoModelForImageTextToText.from_pretrained(model_path), args=args,
-                              train_dataset=cot).data_collator
+    args = UniFERSFTConfig(
+        output_dir=str(root / "sft"), image_size=plan.image_size, report_to="none", bf16=False, max_length=512
+    )  # as trainers/recipes/sft_quickstart.yaml
+    unifer = UniFERSFTTrainer(
+        AutoModelForImageTextToText.from_pretrained(model_path), args=args, train_dataset=cot
+    ).data_collator
     processor = AutoProcessor.from_pretrained(model_path)
-    stock = DataCollatorForVisionLanguageModeling(processor, assistant_only_loss=True, max_length=512,
-                                                  chat_template=get_training_chat_template(processor))
+    stock = DataCollatorForVisionLanguageModeling(
+        processor, assistant_only_loss=True, max_length=512, chat_template=get_training_chat_template(processor)
+    )
     end_of_turn = processor.tokenizer.convert_tokens_to_ids(END_OF_TURN)
 
     def trl(examples):
@@ -67,10 +77,13 @@ def main() -> int:
     torch.set_num_threads(2)
     with tempfile.TemporaryDirectory() as tmp:
         runs, rows = collators(Path(tmp), per_class=-(-args.batch // 5))
-        rows = rows[:args.batch]
+        rows = rows[: args.batch]
         first = {name: collate([dict(row) for row in rows]) for name, collate in runs.items()}
-        different = [key for key in ("input_ids", "attention_mask", "labels", "pixel_values", "image_grid_thw")
-                     if not torch.equal(first["trl"][key], first["unifer"][key])]
+        different = [
+            key
+            for key in ("input_ids", "attention_mask", "labels", "pixel_values", "image_grid_thw")
+            if not torch.equal(first["trl"][key], first["unifer"][key])
+        ]
         if different:
             print(f"the two collators' batches differ in {', '.join(different)}")
             return 1
@@ -82,8 +95,10 @@ def main() -> int:
                 seconds[name].append(time.perf_counter() - started)
     medians = {name: statistics.median(values) for name, values in seconds.items()}
     labelled = int((first["unifer"]["labels"] != -100).sum())
-    print(f"identical batches (input ids, masks, labels: {labelled} labelled tokens, pixels); "
-          f"{args.rounds} timed batches of {len(rows)} rows each")
+    print(
+        f"identical batches (input ids, masks, labels: {labelled} labelled tokens, pixels); "
+        f"{args.rounds} timed batches of {len(rows)} rows each"
+    )
     for name, median in medians.items():
         print(f"{name:>7}: median {median * 1000:7.1f} ms per batch (fastest {min(seconds[name]) * 1000:.1f} ms)")
     print(f"ratio trl / unifer: {medians['trl'] / medians['unifer']:.2f}")

@@ -8,6 +8,7 @@ shared machine), and the time of the only per-step work the subclass adds.
 
     HF_HUB_OFFLINE=1 python benchmarks/bench_train.py            # about 2 minutes on 2 CPU cores
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,12 +30,14 @@ def rlvr_dataset(n_per_class: int):
 
     faces = list(iter_faces(n_per_class, seed=0, size=224))
     question = fer_question(CANONICAL_EMOTIONS)
-    return Dataset.from_dict({
-        "prompt": [chat_messages(None, question) for _ in faces],
-        "image": [image for _, _, image in faces],
-        "solution": [emotion for _, emotion, _ in faces],
-        "candidate_labels": [list(CANONICAL_EMOTIONS)] * len(faces),
-    })
+    return Dataset.from_dict(
+        {
+            "prompt": [chat_messages(None, question) for _ in faces],
+            "image": [image for _, _, image in faces],
+            "solution": [emotion for _, emotion, _ in faces],
+            "candidate_labels": [list(CANONICAL_EMOTIONS)] * len(faces),
+        }
+    )
 
 
 def run(kind: str, model_path: Path, dataset, steps: int, out: Path) -> list[float]:
@@ -46,15 +49,33 @@ def run(kind: str, model_path: Path, dataset, steps: int, out: Path) -> list[flo
     from unifer.trainers.grpo import UniFERGRPOTrainer
     from unifer.trainers.rewards import accuracy_reward, format_reward
 
-    config = {"output_dir": str(out), "max_steps": steps, "per_device_train_batch_size": BATCH,
-              "num_generations": 2, "max_completion_length": 16, "temperature": 1.0, "beta": 0.04,
-              "learning_rate": 1e-5, "bf16": False, "gradient_checkpointing": False, "report_to": "none",
-              "save_strategy": "no", "logging_steps": 1, "seed": 0, "disable_tqdm": True}
-    config_class, trainer_class = {"unifer": (UniFERGRPOConfig, UniFERGRPOTrainer),
-                                   "stock": (GRPOConfig, GRPOTrainer)}[kind]
-    trainer = trainer_class(AutoModelForImageTextToText.from_pretrained(model_path),
-                            reward_funcs=[accuracy_reward, format_reward], args=config_class(**config),
-                            train_dataset=dataset)
+    config = {
+        "output_dir": str(out),
+        "max_steps": steps,
+        "per_device_train_batch_size": BATCH,
+        "num_generations": 2,
+        "max_completion_length": 16,
+        "temperature": 1.0,
+        "beta": 0.04,
+        "learning_rate": 1e-5,
+        "bf16": False,
+        "gradient_checkpointing": False,
+        "report_to": "none",
+        "save_strategy": "no",
+        "logging_steps": 1,
+        "seed": 0,
+        "disable_tqdm": True,
+    }
+    config_class, trainer_class = {
+        "unifer": (UniFERGRPOConfig, UniFERGRPOTrainer),
+        "stock": (GRPOConfig, GRPOTrainer),
+    }[kind]
+    trainer = trainer_class(
+        AutoModelForImageTextToText.from_pretrained(model_path),
+        reward_funcs=[accuracy_reward, format_reward],
+        args=config_class(**config),
+        train_dataset=dataset,
+    )
     trainer.remove_callback(PrinterCallback)  # per-step log dicts would drown the report
     trainer.train()
     return [entry["step_time"] for entry in trainer.state.log_history if "step_time" in entry][1:]
@@ -79,8 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=5, help="interleaved UniFER/stock run pairs (default 5)")
     parser.add_argument("--steps", type=int, default=6, help="GRPO steps per run, the first is warm-up (default 6)")
     parser.add_argument("--max-ratio", type=float, default=1.05)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (default 1: steadier timings when other processes share the cores)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: steadier timings when other processes share the cores)",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -97,16 +122,23 @@ def main(argv: list[str] | None = None) -> int:
         for pair in range(args.pairs):
             for kind in runs:
                 runs[kind].append(run(kind, model_path, dataset, args.steps, Path(tmp) / f"{kind}{pair}"))
-                print(f"pair {pair + 1}/{args.pairs} {kind:<6} median {statistics.median(runs[kind][-1]) * 1000:8.1f}"
-                      f" ms/step, fastest {min(runs[kind][-1]) * 1000:8.1f}", flush=True)
+                print(
+                    f"pair {pair + 1}/{args.pairs} {kind:<6} median {statistics.median(runs[kind][-1]) * 1000:8.1f}"
+                    f" ms/step, fastest {min(runs[kind][-1]) * 1000:8.1f}",
+                    flush=True,
+                )
     medians = {kind: statistics.median(statistics.median(steps) for steps in runs[kind]) for kind in runs}
     # On a shared machine other processes only ever add time: the fastest step is the least disturbed estimate.
     fastest = {kind: min(min(steps) for steps in runs[kind]) for kind in runs}
     ratio = medians["unifer"] / medians["stock"]
-    print(f"median step time: UniFERGRPOTrainer {medians['unifer'] * 1000:.1f} ms, GRPOTrainer "
-          f"{medians['stock'] * 1000:.1f} ms, ratio {ratio:.3f} (target <= {args.max_ratio})")
-    print(f"fastest step:     UniFERGRPOTrainer {fastest['unifer'] * 1000:.1f} ms, GRPOTrainer "
-          f"{fastest['stock'] * 1000:.1f} ms, ratio {fastest['unifer'] / fastest['stock']:.3f}")
+    print(
+        f"median step time: UniFERGRPOTrainer {medians['unifer'] * 1000:.1f} ms, GRPOTrainer "
+        f"{medians['stock'] * 1000:.1f} ms, ratio {ratio:.3f} (target <= {args.max_ratio})"
+    )
+    print(
+        f"fastest step:     UniFERGRPOTrainer {fastest['unifer'] * 1000:.1f} ms, GRPOTrainer "
+        f"{fastest['stock'] * 1000:.1f} ms, ratio {fastest['unifer'] / fastest['stock']:.3f}"
+    )
     print(f"face preparation alone: {added_work_ms(dataset, BATCH):.2f} ms per generation batch of {BATCH}")
     return 0 if ratio <= args.max_ratio else 1
 

@@ -13,46 +13,62 @@ the build: it is counted by reason (``REASONS``) and written to ``rejected.jsonl
 The trainers convert raw rows with the same converters (:func:`training_example`), so a raw row means the same in
 a build and in training.
 """
+
 from __future__ import annotations
 
 import json
 import shlex
 from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 import datasets
 
 from unifer.answers import extract_label, parse
+from unifer.data.publish import (
+    MAX_SHARD_BYTES,
+    BadImage,
+    ShardWriter,
+    SplitOutput,
+    image_file,
+    markdown_table,
+    provenance,
+    read_image,
+    size_category,
+    write_card,
+)
 from unifer.labels import normalize, to_candidate
 from unifer.prompts import candidates_in_question, chat_messages
-from unifer.data.publish import (CITATION, MAX_SHARD_BYTES, BadImage, ShardWriter, SplitOutput, image_file, markdown_table,
-                      read_image, size_category, write_card)
 
 #: Why a source row was rejected, in the order the checks run (a row is counted once, for the first failure).
 REASONS: tuple[str, ...] = (
-    "invalid_json",             # a JSONL line that is not JSON, or a row that is not an object
-    "missing_field",            # a required field absent, empty or not a string
+    "invalid_json",  # a JSONL line that is not JSON, or a row that is not an object
+    "missing_field",  # a required field absent, empty or not a string
     "image_missing",
     "image_unreadable",
-    "candidates_unparsable",    # no valid "candidate labels: a, b, c." list in the question/problem
+    "candidates_unparsable",  # no valid "candidate labels: a, b, c." list in the question/problem
     "label_not_in_candidates",  # RLVR solution not one of the candidates
-    "answer_unparsable",        # CoT response without exactly one candidate label in a single <answer> block
+    "answer_unparsable",  # CoT response without exactly one candidate label in a single <answer> block
 )
 
-_MESSAGES = datasets.List({
-    "role": datasets.Value("string"),
-    "content": datasets.List({"type": datasets.Value("string"), "text": datasets.Value("string")}),
-})
+_MESSAGES = datasets.List(
+    {
+        "role": datasets.Value("string"),
+        "content": datasets.List({"type": datasets.Value("string"), "text": datasets.Value("string")}),
+    }
+)
 COT_FEATURES = datasets.Features({"messages": _MESSAGES, "images": datasets.List(datasets.Image())})
-RLVR_FEATURES = datasets.Features({
-    "prompt": _MESSAGES,
-    "image": datasets.Image(),
-    "solution": datasets.Value("string"),
-    "candidate_labels": datasets.List(datasets.Value("string")),
-})
+RLVR_FEATURES = datasets.Features(
+    {
+        "prompt": _MESSAGES,
+        "image": datasets.Image(),
+        "solution": datasets.Value("string"),
+        "candidate_labels": datasets.List(datasets.Value("string")),
+    }
+)
 
 
 class Rejected(ValueError):
@@ -80,8 +96,10 @@ def cot_example(question: str, response: str, image: Any) -> dict[str, Any]:
     """A CoT row in SFT shape; the response must answer with exactly one of the question's candidates."""
     candidates = parse_candidates(question)
     if extract_label(response, candidates) is None:
-        raise Rejected("answer_unparsable", f"no single candidate label ({', '.join(candidates)}) in one "
-                                            "<answer> block of the response")
+        raise Rejected(
+            "answer_unparsable",
+            f"no single candidate label ({', '.join(candidates)}) in one <answer> block of the response",
+        )
     return {"messages": chat_messages(None, question, response=response), "images": [image]}
 
 
@@ -93,10 +111,15 @@ def rlvr_example(problem: str, solution: str, image: Any) -> dict[str, Any]:
     try:
         label = to_candidate(solution.strip() if answer is None else answer, candidates)
     except ValueError:
-        raise Rejected("label_not_in_candidates",
-                       f"solution {solution!r} is not one of {', '.join(candidates)}") from None
-    return {"prompt": chat_messages(None, problem), "image": image, "solution": normalize(label),
-            "candidate_labels": list(candidates)}
+        raise Rejected(
+            "label_not_in_candidates", f"solution {solution!r} is not one of {', '.join(candidates)}"
+        ) from None
+    return {
+        "prompt": chat_messages(None, problem),
+        "image": image,
+        "solution": normalize(label),
+        "candidate_labels": list(candidates),
+    }
 
 
 def _text_field(row: Mapping[str, Any], name: str) -> str:
@@ -119,10 +142,22 @@ class Kind:
 
 
 KINDS: dict[str, Kind] = {
-    "cot": Kind("cot", "UniFER-CoT-230K", ("question", "response"), COT_FEATURES, cot_example,
-                "chain-of-thought answers for cold-start supervised fine-tuning (`SFTTrainer`)"),
-    "rlvr": Kind("rlvr", "UniFER-RLVR-360K", ("problem", "solution"), RLVR_FEATURES, rlvr_example,
-                 "questions with verifiable answers for reinforcement learning (`GRPOTrainer`)"),
+    "cot": Kind(
+        "cot",
+        "UniFER-CoT-230K",
+        ("question", "response"),
+        COT_FEATURES,
+        cot_example,
+        "chain-of-thought answers for cold-start supervised fine-tuning (`SFTTrainer`)",
+    ),
+    "rlvr": Kind(
+        "rlvr",
+        "UniFER-RLVR-360K",
+        ("problem", "solution"),
+        RLVR_FEATURES,
+        rlvr_example,
+        "questions with verifiable answers for reinforcement learning (`GRPOTrainer`)",
+    ),
 }
 
 
@@ -191,8 +226,10 @@ class Report:
 
     def summary(self) -> str:
         total = sum(self.rejected.values())
-        line = (f"{KINDS[self.kind].title}: wrote {self.output.num_examples:,} rows in {len(self.output.files)} "
-                f"shard(s) to {self.out_dir / self.kind}; rejected {total:,}")
+        line = (
+            f"{KINDS[self.kind].title}: wrote {self.output.num_examples:,} rows in {len(self.output.files)} "
+            f"shard(s) to {self.out_dir / self.kind}; rejected {total:,}"
+        )
         if total:
             reasons = ", ".join(f"{reason} {self.rejected[reason]:,}" for reason in REASONS if self.rejected[reason])
             line += f" ({reasons}; see {self.out_dir / 'rejected.jsonl'})"
@@ -223,22 +260,18 @@ ds = load_dataset("path/or/hub-id", split="train")
 
 {rejected}
 
-## How it was built
-
-```bash
-{command}
-```
-
-## Citation
-
-```bibtex
-{CITATION}
-```
-"""
+{provenance(command)}"""
 
 
-def build(kind_name: str, json_path: str | Path, images_root: str | Path, out_dir: str | Path, *,
-          max_shard_bytes: int = MAX_SHARD_BYTES, progress: bool = False) -> Report:
+def build(
+    kind_name: str,
+    json_path: str | Path,
+    images_root: str | Path,
+    out_dir: str | Path,
+    *,
+    max_shard_bytes: int = MAX_SHARD_BYTES,
+    progress: bool = False,
+) -> Report:
     """Convert a released CoT or RLVR file (JSON list or JSONL) into ``<out_dir>/<kind>/train-*.parquet``,
     ``rejected.jsonl`` and ``README.md``; returns the report (``report.summary()`` is the printed line)."""
     from tqdm.auto import tqdm
@@ -247,26 +280,56 @@ def build(kind_name: str, json_path: str | Path, images_root: str | Path, out_di
     if not Path(json_path).is_file():
         raise FileNotFoundError(f"--json {json_path} not found; give the released {kind.title} JSON or JSONL file.")
     if not Path(images_root).is_dir():
-        raise FileNotFoundError(f"--images-root {images_root} is not a directory; it must hold the images at the "
-                                "file's image_path values (e.g. DIR/RAF-DB/aligned/...).")
+        raise FileNotFoundError(
+            f"--images-root {images_root} is not a directory; it must hold the images at the "
+            "file's image_path values (e.g. DIR/RAF-DB/aligned/...)."
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rejected: Counter = Counter()
-    with ShardWriter(out, kind.name, "train", kind.features, max_shard_bytes=max_shard_bytes) as writer, \
-            (out / "rejected.jsonl").open("w", encoding="utf-8") as rejected_file:
+    with (
+        ShardWriter(out, kind.name, "train", kind.features, max_shard_bytes=max_shard_bytes) as writer,
+        (out / "rejected.jsonl").open("w", encoding="utf-8") as rejected_file,
+    ):
         for position, row in tqdm(iter_rows(json_path), desc=kind.title, unit=" rows", disable=not progress):
             try:
                 writer.write(convert(kind, row, images_root))
             except Rejected as err:
                 rejected[err.reason] += 1
                 record = None if isinstance(row, Rejected) else row
-                rejected_file.write(json.dumps({"row": position, "reason": err.reason, "detail": err.detail,
-                                                "record": record}, ensure_ascii=False) + "\n")
+                rejected_file.write(
+                    json.dumps(
+                        {"row": position, "reason": err.reason, "detail": err.detail, "record": record},
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
     report = Report(kind.name, writer.output, rejected, out)
-    command = shlex.join(["unifer", "data", "build", kind.name, "--json", str(json_path),
-                          "--images-root", str(images_root), "--out", str(out_dir)])
-    write_card(out, [report.output], kind.name, _card_body(kind, report, command), pretty_name=kind.title,
-               license="other", license_name="source-dataset-licences", language="en",
-               task_categories=["image-text-to-text", "visual-question-answering"], size_categories=size_category(report.output.num_examples),
-               tags=["facial-expression-recognition", "emotion", "unifer", kind.name])
+    command = shlex.join(
+        [
+            "unifer",
+            "data",
+            "build",
+            kind.name,
+            "--json",
+            str(json_path),
+            "--images-root",
+            str(images_root),
+            "--out",
+            str(out_dir),
+        ]
+    )
+    write_card(
+        out,
+        [report.output],
+        kind.name,
+        _card_body(kind, report, command),
+        pretty_name=kind.title,
+        license="other",
+        license_name="source-dataset-licences",
+        language="en",
+        task_categories=["image-text-to-text", "visual-question-answering"],
+        size_categories=size_category(report.output.num_examples),
+        tags=["facial-expression-recognition", "emotion", "unifer", kind.name],
+    )
     return report

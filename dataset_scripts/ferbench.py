@@ -15,23 +15,37 @@ paper order), each with one ``test`` split whose rows are the official index's r
 official label *string* (compare with ``candidate_labels``), and ``canonical_label`` (a ``ClassLabel`` over the
 eight canonical emotions) is the column to group by across subsets.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import shlex
 from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import datasets
 
+from unifer.data.publish import (
+    CITATION,
+    MAX_SHARD_BYTES,
+    BadImage,
+    ShardWriter,
+    histogram_table,
+    image_file,
+    markdown_table,
+    provenance,
+    read_image,
+    size_category,
+    write_card,
+    write_jsonl,
+)
 from unifer.labels import CANONICAL_EMOTIONS, SUBSET_LABELS, SUBSETS, normalize
 from unifer.prompts import fer_question
-from unifer.data.publish import (CITATION, MAX_SHARD_BYTES, BadImage, ShardWriter, histogram_table, image_file,
-                      markdown_table, read_image, size_category, write_card, write_jsonl)
 
 #: The UniFER commit whose index files define FERBench.
 INDEX_COMMIT = "08c2ed6ef752e0aaa14165041b6a1aa4d35f3518"
@@ -84,8 +98,9 @@ def _download(url: str) -> str:
     return datasets.DownloadManager(dataset_name="ferbench").download(url)
 
 
-def load_index(subset: str, index_dir: str | Path | None = None,
-               download: Callable[[str], str] = _download) -> list[dict[str, Any]]:
+def load_index(
+    subset: str, index_dir: str | Path | None = None, download: Callable[[str], str] = _download
+) -> list[dict[str, Any]]:
     """The official index records of ``subset``, sha256-verified and checked against ``labels``/``prompts``.
 
     ``index_dir`` holds local copies named ``<subset>_qa.json``; without it the file is downloaded from
@@ -96,19 +111,25 @@ def load_index(subset: str, index_dir: str | Path | None = None,
     if index_dir is not None:
         path = Path(index_dir) / Path(INDEX_PATHS[subset]).name
         if not path.is_file():
-            raise FileNotFoundError(f"FERBench index {path} not found; --index-dir must hold "
-                                    f"{', '.join(Path(p).name for p in INDEX_PATHS.values())}.")
+            raise FileNotFoundError(
+                f"FERBench index {path} not found; --index-dir must hold "
+                f"{', '.join(Path(p).name for p in INDEX_PATHS.values())}."
+            )
     else:
         try:
             path = Path(download(index_url(subset)))
         except Exception as err:  # offline, DNS, proxy, HTTP status: the HTTP stack raises many types
-            raise FileNotFoundError(f"Could not download the FERBench index {index_url(subset)} ({err}); "
-                                    "pass --index-dir with local copies of the official *_qa.json files.") from None
+            raise FileNotFoundError(
+                f"Could not download the FERBench index {index_url(subset)} ({err}); "
+                "pass --index-dir with local copies of the official *_qa.json files."
+            ) from None
     digest = _sha256(path)
     if digest != INDEX_SHA256[subset]:
-        raise ValueError(f"FERBench index {path} has sha256 {digest}, expected {INDEX_SHA256[subset]} (the "
-                         f"official file at UniFER commit {INDEX_COMMIT[:7]}); replace it with the official "
-                         f"{INDEX_PATHS[subset]}.")
+        raise ValueError(
+            f"FERBench index {path} has sha256 {digest}, expected {INDEX_SHA256[subset]} (the "
+            f"official file at UniFER commit {INDEX_COMMIT[:7]}); replace it with the official "
+            f"{INDEX_PATHS[subset]}."
+        )
     records = json.loads(path.read_text(encoding="utf-8"))
     _check_records(subset, records)
     return records
@@ -119,8 +140,11 @@ def _check_records(subset: str, records: Sequence[Mapping[str, Any]]) -> None:
     candidates = SUBSET_LABELS[subset]
     question = fer_question(candidates)
     for i, record in enumerate(records):
-        if (tuple(record["candidate_labels"]) != candidates or record["true_label"] not in candidates
-                or record["prompt"] != question):
+        if (
+            tuple(record["candidate_labels"]) != candidates
+            or record["true_label"] not in candidates
+            or record["prompt"] != question
+        ):
             raise ValueError(f"{subset} record {i} disagrees with unifer.labels/unifer.prompts: {record}")
 
 
@@ -134,23 +158,40 @@ def features(config: str) -> datasets.Features:
 def benchmark_features(candidates: Sequence[str] | None) -> datasets.Features:
     """The FERBench row schema; ``candidates=None`` for a config that mixes label sets (label as a string)."""
     label = datasets.Value("string") if candidates is None else datasets.ClassLabel(names=list(candidates))
-    return datasets.Features({
-        "id": datasets.Value("string"),
-        "subset": datasets.Value("string"),
-        "image": datasets.Image(),
-        "image_path": datasets.Value("string"),
-        "label": label,
-        "canonical_label": datasets.ClassLabel(names=list(CANONICAL_EMOTIONS)),
-        "candidate_labels": datasets.List(datasets.Value("string")),
-        "prompt": datasets.Value("string"),
-    })
+    return datasets.Features(
+        {
+            "id": datasets.Value("string"),
+            "subset": datasets.Value("string"),
+            "image": datasets.Image(),
+            "image_path": datasets.Value("string"),
+            "label": label,
+            "canonical_label": datasets.ClassLabel(names=list(CANONICAL_EMOTIONS)),
+            "candidate_labels": datasets.List(datasets.Value("string")),
+            "prompt": datasets.Value("string"),
+        }
+    )
 
 
-def benchmark_example(row_id: str, subset: str, image: Mapping[str, Any], image_path: str, label: str,
-                      candidates: Sequence[str], prompt: str) -> dict[str, Any]:
+def benchmark_example(
+    row_id: str,
+    subset: str,
+    image: Mapping[str, Any],
+    image_path: str,
+    label: str,
+    candidates: Sequence[str],
+    prompt: str,
+) -> dict[str, Any]:
     """One FERBench-format row (the label as a candidate name; ``ClassLabel`` columns encode it)."""
-    return {"id": row_id, "subset": subset, "image": image, "image_path": image_path, "label": label,
-            "canonical_label": normalize(label), "candidate_labels": list(candidates), "prompt": prompt}
+    return {
+        "id": row_id,
+        "subset": subset,
+        "image": image,
+        "image_path": image_path,
+        "label": label,
+        "canonical_label": normalize(label),
+        "candidate_labels": list(candidates),
+        "prompt": prompt,
+    }
 
 
 def row_id(subset: str, index: int) -> str:
@@ -158,8 +199,7 @@ def row_id(subset: str, index: int) -> str:
     return f"{subset}-{index:05d}"
 
 
-def find_bad_images(index: Mapping[str, Sequence[Mapping[str, Any]]],
-                    images_root: str | Path) -> list[dict[str, str]]:
+def find_bad_images(index: Mapping[str, Sequence[Mapping[str, Any]]], images_root: str | Path) -> list[dict[str, str]]:
     """Every index record whose image is missing or unreadable under ``images_root``, in index order."""
     bad = []
     for subset, records in index.items():
@@ -167,37 +207,51 @@ def find_bad_images(index: Mapping[str, Sequence[Mapping[str, Any]]],
             try:
                 read_image(image_file(images_root, record["image_path"]))
             except BadImage as err:
-                bad.append({"subset": subset, "id": row_id(subset, i), "image_path": record["image_path"],
-                            "reason": err.reason, "detail": err.detail})
+                bad.append(
+                    {
+                        "subset": subset,
+                        "id": row_id(subset, i),
+                        "image_path": record["image_path"],
+                        "reason": err.reason,
+                        "detail": err.detail,
+                    }
+                )
     return bad
 
 
-def bad_images_message(bad: Sequence[Mapping[str, str]], index: Mapping[str, Sequence[Any]],
-                       images_root: str | Path) -> str:
+def bad_images_message(
+    bad: Sequence[Mapping[str, str]], index: Mapping[str, Sequence[Any]], images_root: str | Path
+) -> str:
     """Why nothing was written: counts per subset, the first paths, the expected layout and the two ways out."""
     counts = Counter(item["subset"] for item in bad)
     per_subset = ", ".join(f"{s} {counts[s]}/{len(index[s])}" for s in index if counts[s])
     first = "; ".join(f"{image_file(images_root, b['image_path'])} ({b['reason']})" for b in bad[:5])
     layout = ", ".join(f"{images_root}/{IMAGE_LAYOUT[s]}" for s in index)
-    return (f"{len(bad)} FERBench images are missing or unreadable under --images-root {images_root} "
-            f"({per_subset}); first: {first}. Expected layout: {layout}. Nothing was written: fix the images or "
-            "--images-root, or pass --allow-missing to skip them (listed in skipped.jsonl and the card).")
+    return (
+        f"{len(bad)} FERBench images are missing or unreadable under --images-root {images_root} "
+        f"({per_subset}); first: {first}. Expected layout: {layout}. Nothing was written: fix the images or "
+        "--images-root, or pass --allow-missing to skip them (listed in skipped.jsonl and the card)."
+    )
 
 
-def check_images(index: Mapping[str, Sequence[Mapping[str, Any]]], images_root: str | Path,
-                 allow_missing: bool) -> list[dict[str, str]]:
+def check_images(
+    index: Mapping[str, Sequence[Mapping[str, Any]]], images_root: str | Path, allow_missing: bool
+) -> list[dict[str, str]]:
     """The records to skip; raises ``FileNotFoundError`` if any image is bad and ``allow_missing`` is off."""
     if not Path(images_root).is_dir():
-        raise FileNotFoundError(f"--images-root {images_root} is not a directory; it must hold "
-                                f"{', '.join(IMAGE_LAYOUT[s] for s in index)}.")
+        raise FileNotFoundError(
+            f"--images-root {images_root} is not a directory; it must hold "
+            f"{', '.join(IMAGE_LAYOUT[s] for s in index)}."
+        )
     bad = find_bad_images(index, images_root)
     if bad and not allow_missing:
         raise FileNotFoundError(bad_images_message(bad, index, images_root))
     return bad
 
 
-def iter_examples(subset: str, records: Sequence[Mapping[str, Any]], images_root: str | Path,
-                  skip: frozenset[str] = frozenset()) -> Iterator[dict[str, Any]]:
+def iter_examples(
+    subset: str, records: Sequence[Mapping[str, Any]], images_root: str | Path, skip: frozenset[str] = frozenset()
+) -> Iterator[dict[str, Any]]:
     """The subset's rows in index order, images (checked by ``check_images``) read one at a time, bytes as stored."""
     for i, record in enumerate(records):
         rid = row_id(subset, i)
@@ -205,8 +259,15 @@ def iter_examples(subset: str, records: Sequence[Mapping[str, Any]], images_root
             continue
         # check_images has already verified every image; read the bytes only.
         image = read_image(image_file(images_root, record["image_path"]), verify=False)
-        yield benchmark_example(rid, subset, image, record["image_path"], record["true_label"],
-                                record["candidate_labels"], record["prompt"])
+        yield benchmark_example(
+            rid,
+            subset,
+            image,
+            record["image_path"],
+            record["true_label"],
+            record["candidate_labels"],
+            record["prompt"],
+        )
 
 
 @dataclass
@@ -225,22 +286,35 @@ class Ferbench(datasets.GeneratorBasedBuilder):
     """FERBench as a builder: ``Ferbench(config_name="rafdb", data_dir=IMAGES_ROOT).download_and_prepare()``."""
 
     BUILDER_CONFIG_CLASS = FerbenchConfig
-    BUILDER_CONFIGS = [FerbenchConfig(name=ALL, subsets=SUBSETS, description="All four subsets, in paper order."),
-                       *(FerbenchConfig(name=s, subsets=(s,), description=f"The {s} subset.") for s in SUBSETS)]
+    BUILDER_CONFIGS = [
+        FerbenchConfig(name=ALL, subsets=SUBSETS, description="All four subsets, in paper order."),
+        *(FerbenchConfig(name=s, subsets=(s,), description=f"The {s} subset.") for s in SUBSETS),
+    ]
     DEFAULT_CONFIG_NAME = ALL
 
     def _info(self) -> datasets.DatasetInfo:
-        return datasets.DatasetInfo(description=__doc__, features=features(self.config.name), homepage=HOMEPAGE,
-                                    citation=CITATION, license=LICENSE_NOTE)
+        return datasets.DatasetInfo(
+            description=__doc__,
+            features=features(self.config.name),
+            homepage=HOMEPAGE,
+            citation=CITATION,
+            license=LICENSE_NOTE,
+        )
 
     def _split_generators(self, dl_manager):
         if not dl_manager.manual_dir:
-            raise ValueError("FERBench needs your images: pass data_dir=IMAGES_ROOT holding "
-                             f"{', '.join(IMAGE_LAYOUT[s] for s in self.config.subsets)}.")
+            raise ValueError(
+                "FERBench needs your images: pass data_dir=IMAGES_ROOT holding "
+                f"{', '.join(IMAGE_LAYOUT[s] for s in self.config.subsets)}."
+            )
         index = {s: load_index(s, self.config.index_dir, dl_manager.download) for s in self.config.subsets}
         skip = frozenset(item["id"] for item in check_images(index, dl_manager.manual_dir, self.config.allow_missing))
-        return [datasets.SplitGenerator(name=datasets.Split.TEST, gen_kwargs={
-            "index": index, "images_root": dl_manager.manual_dir, "skip": skip})]
+        return [
+            datasets.SplitGenerator(
+                name=datasets.Split.TEST,
+                gen_kwargs={"index": index, "images_root": dl_manager.manual_dir, "skip": skip},
+            )
+        ]
 
     def _generate_examples(self, index, images_root, skip):
         for subset, records in index.items():
@@ -248,23 +322,36 @@ class Ferbench(datasets.GeneratorBasedBuilder):
                 yield example["id"], example
 
 
-def _card_body(outputs, histograms: Mapping[str, Counter], index: Mapping[str, Sequence[Any]],
-               skipped: Sequence[Mapping[str, str]], command: str, index_source: str) -> str:
+def _card_body(
+    outputs,
+    histograms: Mapping[str, Counter],
+    index: Mapping[str, Sequence[Any]],
+    skipped: Sequence[Mapping[str, str]],
+    command: str,
+    index_source: str,
+) -> str:
     rows = {o.config: o.num_examples for o in outputs}
     subsets = list(index)
-    counts = markdown_table(("config", "rows", "official rows", "skipped", "candidate labels"), [
-        *((s, rows[s], len(index[s]), len(index[s]) - rows[s], ", ".join(SUBSET_LABELS[s])) for s in subsets),
-        (ALL, rows[ALL], sum(len(index[s]) for s in subsets), len(skipped), "per subset"),
-    ])
+    counts = markdown_table(
+        ("config", "rows", "official rows", "skipped", "candidate labels"),
+        [
+            *((s, rows[s], len(index[s]), len(index[s]) - rows[s], ", ".join(SUBSET_LABELS[s])) for s in subsets),
+            (ALL, rows[ALL], sum(len(index[s]) for s in subsets), len(skipped), "per subset"),
+        ],
+    )
     hists = "\n\n".join(f"**{s}**\n\n{histogram_table(histograms[s], SUBSET_LABELS[s])}" for s in subsets)
-    shas = markdown_table(("subset", "index file", "sha256"),
-                          ((s, INDEX_PATHS[s], f"`{INDEX_SHA256[s]}`") for s in subsets))
+    shas = markdown_table(
+        ("subset", "index file", "sha256"), ((s, INDEX_PATHS[s], f"`{INDEX_SHA256[s]}`") for s in subsets)
+    )
+    index_note = f"Index: {index_source}, verified by sha256:\n\n{shas}"
     skipped_part = "None: every image of the official index was found and readable."
     if skipped:
         listed = "\n".join(f"- `{b['id']}` `{b['image_path']}` ({b['reason']})" for b in skipped[:50])
         more = f"\n- … {len(skipped) - 50} more" if len(skipped) > 50 else ""
-        skipped_part = (f"Rows skipped because their image was missing or unreadable: {len(skipped)} (all listed "
-                        f"in `skipped.jsonl`; ids keep their official positions).\n\n{listed}{more}")
+        skipped_part = (
+            f"Rows skipped because their image was missing or unreadable: {len(skipped)} (all listed "
+            f"in `skipped.jsonl`; ids keep their official positions).\n\n{listed}{more}"
+        )
     return f"""
 # FERBench
 
@@ -298,27 +385,19 @@ the official label string in `all`, which mixes four label sets), `canonical_lab
 
 {skipped_part}
 
-## How it was built
-
-```bash
-{command}
-```
-
-Index: {index_source}, verified by sha256:
-
-{shas}
-
-## Citation
-
-```bibtex
-{CITATION}
-```
-"""
+{provenance(command, index_note)}"""
 
 
-def build(images_root: str | Path, out_dir: str | Path, *, subsets: Sequence[str] = SUBSETS,
-          index_dir: str | Path | None = None, allow_missing: bool = False,
-          max_shard_bytes: int = MAX_SHARD_BYTES, download: Callable[[str], str] = _download) -> dict[str, Any]:
+def build(
+    images_root: str | Path,
+    out_dir: str | Path,
+    *,
+    subsets: Sequence[str] = SUBSETS,
+    index_dir: str | Path | None = None,
+    allow_missing: bool = False,
+    max_shard_bytes: int = MAX_SHARD_BYTES,
+    download: Callable[[str], str] = _download,
+) -> dict[str, Any]:
     """Write the publishable FERBench folder; returns rows per config, the skipped rows and the card path.
 
     Every image is checked before anything is written: a missing or unreadable one fails the build (naming
@@ -335,8 +414,10 @@ def build(images_root: str | Path, out_dir: str | Path, *, subsets: Sequence[str
     out = Path(out_dir)
     histograms: dict[str, Counter] = {s: Counter() for s in subsets}
     with ExitStack() as stack:  # one pass over the images feeds `all` and the subset's own config
-        writers = {c: stack.enter_context(ShardWriter(out, c, SPLIT, features(c), max_shard_bytes=max_shard_bytes))
-                   for c in (ALL, *subsets)}
+        writers = {
+            c: stack.enter_context(ShardWriter(out, c, SPLIT, features(c), max_shard_bytes=max_shard_bytes))
+            for c in (ALL, *subsets)
+        }
         for subset in subsets:
             for example in iter_examples(subset, index[subset], images_root, skip):
                 writers[ALL].write(example)
@@ -345,15 +426,36 @@ def build(images_root: str | Path, out_dir: str | Path, *, subsets: Sequence[str
     outputs = [writer.output for writer in writers.values()]
     write_jsonl(out / "skipped.jsonl", skipped)
 
-    command = shlex.join(["unifer", "data", "build", "ferbench", "--images-root", str(images_root),
-                          "--out", str(out_dir), "--subsets", *subsets]
-                         + (["--index-dir", str(index_dir)] if index_dir else [])
-                         + (["--allow-missing"] if allow_missing else []))
-    source = (f"local copies in `{index_dir}`" if index_dir else
-              f"downloaded from {HOMEPAGE} at commit `{INDEX_COMMIT}`")
-    card = write_card(out, outputs, ALL, _card_body(outputs, histograms, index, skipped, command, source),
-                      pretty_name="FERBench", license="other", license_name="source-dataset-licences",
-                      task_categories=["image-classification", "visual-question-answering"],
-                      size_categories=size_category(outputs[0].num_examples), language="en",
-                      tags=["facial-expression-recognition", "emotion", "ferbench", "unifer"])
+    command = shlex.join(
+        [
+            "unifer",
+            "data",
+            "build",
+            "ferbench",
+            "--images-root",
+            str(images_root),
+            "--out",
+            str(out_dir),
+            "--subsets",
+            *subsets,
+        ]
+        + (["--index-dir", str(index_dir)] if index_dir else [])
+        + (["--allow-missing"] if allow_missing else [])
+    )
+    source = (
+        f"local copies in `{index_dir}`" if index_dir else f"downloaded from {HOMEPAGE} at commit `{INDEX_COMMIT}`"
+    )
+    card = write_card(
+        out,
+        outputs,
+        ALL,
+        _card_body(outputs, histograms, index, skipped, command, source),
+        pretty_name="FERBench",
+        license="other",
+        license_name="source-dataset-licences",
+        task_categories=["image-classification", "visual-question-answering"],
+        size_categories=size_category(outputs[0].num_examples),
+        language="en",
+        tags=["facial-expression-recognition", "emotion", "ferbench", "unifer"],
+    )
     return {"rows": {o.config: o.num_examples for o in outputs}, "skipped": skipped, "card": card}

@@ -4,20 +4,30 @@ FERBench-format benchmark (usable by the evaluation harness) or as RLVR training
 Folder and CSV names map to emotions through ``labels.normalize`` (or an explicit ``--label-map``); the
 candidates are the emotions present, in canonical order, and the question is ``prompts.fer_question`` of them.
 """
+
 from __future__ import annotations
 
 import csv
 import json
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
-from unifer.labels import CANONICAL_EMOTIONS, fold, normalize
-from unifer.prompts import fer_question
 from unifer.data.cot_rlvr import RLVR_FEATURES, rlvr_example
 from unifer.data.ferbench import benchmark_example, benchmark_features
-from unifer.data.publish import (MAX_SHARD_BYTES, BadImage, ShardWriter, histogram_table, image_file, read_image,
-                      size_category, write_card)
+from unifer.data.publish import (
+    MAX_SHARD_BYTES,
+    BadImage,
+    ShardWriter,
+    histogram_table,
+    image_file,
+    read_image,
+    size_category,
+    write_card,
+)
+from unifer.labels import CANONICAL_EMOTIONS, fold, normalize
+from unifer.prompts import fer_question
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"})
 FORMATS = ("ferbench", "rlvr")
@@ -30,7 +40,7 @@ def parse_label_map(spec: str | Path | None) -> dict[str, str]:
     if Path(spec).is_file():
         mapping = json.loads(Path(spec).read_text(encoding="utf-8"))
         if not isinstance(mapping, dict):
-            raise ValueError(f"--label-map {spec} must hold a JSON object {{\"folder\": \"emotion\", ...}}.")
+            raise ValueError(f'--label-map {spec} must hold a JSON object {{"folder": "emotion", ...}}.')
         pairs = mapping.items()
     else:
         pairs = [item.split("=", 1) for item in str(spec).split(",") if item.strip()]
@@ -47,8 +57,10 @@ def scan_folders(images_root: Path) -> list[tuple[str, str]]:
             if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
                 items.append((path.relative_to(images_root).as_posix(), folder.name))
     if not items:
-        raise FileNotFoundError(f"No images ({', '.join(sorted(IMAGE_SUFFIXES))}) in class sub-folders of "
-                                f"{images_root}; expected {images_root}/<class>/<image>, or pass --csv.")
+        raise FileNotFoundError(
+            f"No images ({', '.join(sorted(IMAGE_SUFFIXES))}) in class sub-folders of "
+            f"{images_root}; expected {images_root}/<class>/<image>, or pass --csv."
+        )
     return items
 
 
@@ -66,6 +78,7 @@ def read_csv(csv_path: Path) -> list[tuple[str, str]]:
 
 def resolve_labels(items: Sequence[tuple[str, str]], label_map: dict[str, str]) -> list[tuple[str, str]]:
     """Map every folder/CSV name to a canonical emotion; all unknown names are reported at once."""
+
     def lookup(name: str) -> str | None:
         try:
             return label_map.get(fold(name)) or normalize(name)
@@ -76,8 +89,10 @@ def resolve_labels(items: Sequence[tuple[str, str]], label_map: dict[str, str]) 
     unknown = [name for name, label in resolved.items() if label is None]
     if unknown:
         example = ",".join(f"{name}=<emotion>" for name in unknown[:3])
-        raise ValueError(f"Unknown class names {unknown}: not an emotion or alias known to unifer.labels. Map them "
-                         f"with --label-map '{example}' (or a JSON file), using {', '.join(CANONICAL_EMOTIONS)}.")
+        raise ValueError(
+            f"Unknown class names {unknown}: not an emotion or alias known to unifer.labels. Map them "
+            f"with --label-map '{example}' (or a JSON file), using {', '.join(CANONICAL_EMOTIONS)}."
+        )
     return [(path, resolved[name]) for path, name in items]
 
 
@@ -90,9 +105,11 @@ def _read_all(images_root: Path, items: Sequence[tuple[str, str]]) -> None:
         except BadImage as err:
             bad.append(f"{err.path} ({err.reason})")
     if bad:
-        raise FileNotFoundError(f"{len(bad)} of {len(items)} images are missing or unreadable: "
-                                f"{'; '.join(bad[:5])}. Fix or remove them (paths are relative to --images-root "
-                                f"{images_root}); nothing was written.")
+        raise FileNotFoundError(
+            f"{len(bad)} of {len(items)} images are missing or unreadable: "
+            f"{'; '.join(bad[:5])}. Fix or remove them (paths are relative to --images-root "
+            f"{images_root}); nothing was written."
+        )
 
 
 def canonical_order(emotions: Iterable[str]) -> tuple[str, ...]:
@@ -101,9 +118,16 @@ def canonical_order(emotions: Iterable[str]) -> tuple[str, ...]:
     return tuple(e for e in CANONICAL_EMOTIONS if e in present)
 
 
-def ingest(images_root: str | Path, out_dir: str | Path, *, csv_path: str | Path | None = None,
-           label_map: str | Path | None = None, name: str | None = None, fmt: str = "ferbench",
-           max_shard_bytes: int = MAX_SHARD_BYTES) -> dict[str, Any]:
+def ingest(
+    images_root: str | Path,
+    out_dir: str | Path,
+    *,
+    csv_path: str | Path | None = None,
+    label_map: str | Path | None = None,
+    name: str | None = None,
+    fmt: str = "ferbench",
+    max_shard_bytes: int = MAX_SHARD_BYTES,
+) -> dict[str, Any]:
     """Write the user's labelled images as a FERBench-format benchmark (config ``name``, split ``test``) or as
     RLVR rows (config ``name``, split ``train``), with a card; returns rows per class and the card path."""
     images_root = Path(images_root)
@@ -126,22 +150,35 @@ def ingest(images_root: str | Path, out_dir: str | Path, *, csv_path: str | Path
     with ShardWriter(out_dir, name, split, features, max_shard_bytes=max_shard_bytes) as writer:
         for i, (path, label) in enumerate(items):
             image = read_image(image_file(images_root, path), verify=False)  # verified above
-            writer.write(benchmark_example(f"{name}-{i:05d}", name, image, f"/{path.lstrip('/')}", label,
-                                           candidates, question)
-                         if benchmark else rlvr_example(question, label, image))
+            writer.write(
+                benchmark_example(f"{name}-{i:05d}", name, image, f"/{path.lstrip('/')}", label, candidates, question)
+                if benchmark
+                else rlvr_example(question, label, image)
+            )
             counts[label] += 1
     source = f"--csv {csv_path}" if csv_path else "class sub-folders"
     body = _ingest_card(name, fmt, writer.output.num_examples, counts, candidates, images_root, source)
-    card = write_card(out_dir, [writer.output], name, body, pretty_name=name, license="other",
-                      task_categories=["image-classification", "visual-question-answering"],
-                      size_categories=size_category(writer.output.num_examples))
+    card = write_card(
+        out_dir,
+        [writer.output],
+        name,
+        body,
+        pretty_name=name,
+        license="other",
+        task_categories=["image-classification", "visual-question-answering"],
+        size_categories=size_category(writer.output.num_examples),
+    )
     return {"rows": dict(counts), "candidates": candidates, "card": card}
 
 
-def _ingest_card(name: str, fmt: str, rows: int, counts: Counter, candidates: Sequence[str], images_root: Path,
-                 source: str) -> str:
-    shape = ("FERBench format (split `test`): usable as an evaluation benchmark" if fmt == "ferbench"
-             else "RLVR rows (split `train`): `prompt`, `image`, `solution`, `candidate_labels`")
+def _ingest_card(
+    name: str, fmt: str, rows: int, counts: Counter, candidates: Sequence[str], images_root: Path, source: str
+) -> str:
+    shape = (
+        "FERBench format (split `test`): usable as an evaluation benchmark"
+        if fmt == "ferbench"
+        else "RLVR rows (split `train`): `prompt`, `image`, `solution`, `candidate_labels`"
+    )
     return f"""
 # {name}
 

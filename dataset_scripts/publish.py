@@ -5,14 +5,16 @@ datasets >= 4 refuses loading scripts, so each builder writes Parquet shards und
 whose ``dataset_info:`` records features and sizes. The Parquet schema carries the Hugging Face feature metadata
 (``Image``, ``ClassLabel``), so images decode and labels keep their names after loading.
 """
+
 from __future__ import annotations
 
 import io
 import json
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import datasets
 import pyarrow as pa
@@ -95,9 +97,12 @@ def _image_bytes(value: Any) -> int:
 
 
 def _image_columns(features: datasets.Features) -> list[str]:
-    return [name for name, feature in features.items()
-            if isinstance(feature, datasets.Image)
-            or (isinstance(feature, datasets.List) and isinstance(feature.feature, datasets.Image))]
+    return [
+        name
+        for name, feature in features.items()
+        if isinstance(feature, datasets.Image)
+        or (isinstance(feature, datasets.List) and isinstance(feature.feature, datasets.Image))
+    ]
 
 
 class ShardWriter:
@@ -108,9 +113,17 @@ class ShardWriter:
     them, and a successful close replaces shards of an earlier build of the same split.
     """
 
-    def __init__(self, out_dir: str | Path, config: str, split: str, features: datasets.Features, *,
-                 max_shard_bytes: int = MAX_SHARD_BYTES, row_group_rows: int = ROW_GROUP_ROWS,
-                 row_group_bytes: int = ROW_GROUP_BYTES):
+    def __init__(
+        self,
+        out_dir: str | Path,
+        config: str,
+        split: str,
+        features: datasets.Features,
+        *,
+        max_shard_bytes: int = MAX_SHARD_BYTES,
+        row_group_rows: int = ROW_GROUP_ROWS,
+        row_group_bytes: int = ROW_GROUP_BYTES,
+    ):
         self.folder = Path(out_dir) / config
         self.output = SplitOutput(config, split, features)
         self._schema = features.arrow_schema  # carries the HF feature metadata into every Parquet file
@@ -122,7 +135,7 @@ class ShardWriter:
         self._shard_bytes = 0
         self._partials: list[Path] = []
 
-    def __enter__(self) -> "ShardWriter":
+    def __enter__(self) -> ShardWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -203,8 +216,13 @@ def write_jsonl(path: Path, rows: Iterable[Mapping[str, Any]]) -> int:
 
 def size_category(num_rows: int) -> str:
     """The Hub's ``size_categories`` bucket for a row count."""
-    for bound, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
-                        (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")):
+    for bound, name in (
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+        (10_000_000, "1M<n<10M"),
+    ):
         if num_rows < bound:
             return name
     return "n>10M"
@@ -212,8 +230,9 @@ def size_category(num_rows: int) -> str:
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(f"{cell:,}" if isinstance(cell, int) else str(cell) for cell in row) + " |"
-              for row in rows]
+    lines += [
+        "| " + " | ".join(f"{cell:,}" if isinstance(cell, int) else str(cell) for cell in row) + " |" for row in rows
+    ]
     return "\n".join(lines)
 
 
@@ -228,25 +247,37 @@ def card_yaml(outputs: Sequence[SplitOutput], default: str, **metadata: Any) -> 
     by_config: dict[str, list[SplitOutput]] = {}
     for output in outputs:
         by_config.setdefault(output.config, []).append(output)
-    MetadataConfigs({
-        name: {"data_files": [{"split": o.split, "path": f"{name}/{o.split}-*.parquet"} for o in splits],
-               **({"default": True} if name == default else {})}
-        for name, splits in by_config.items()
-    }).to_dataset_card_data(card)
-    DatasetInfosDict({
-        name: datasets.DatasetInfo(
-            features=splits[0].features,
-            splits=datasets.SplitDict({o.split: datasets.SplitInfo(o.split, o.num_bytes, o.num_examples)
-                                       for o in splits}),
-            dataset_size=sum(o.num_bytes for o in splits),
-        )
-        for name, splits in by_config.items()
-    }).to_dataset_card_data(card)
+    MetadataConfigs(
+        {
+            name: {
+                "data_files": [{"split": o.split, "path": f"{name}/{o.split}-*.parquet"} for o in splits],
+                **({"default": True} if name == default else {}),
+            }
+            for name, splits in by_config.items()
+        }
+    ).to_dataset_card_data(card)
+    DatasetInfosDict(
+        {
+            name: datasets.DatasetInfo(
+                features=splits[0].features,
+                splits=datasets.SplitDict(
+                    {o.split: datasets.SplitInfo(o.split, o.num_bytes, o.num_examples) for o in splits}
+                ),
+                dataset_size=sum(o.num_bytes for o in splits),
+            )
+            for name, splits in by_config.items()
+        }
+    ).to_dataset_card_data(card)
     return card.to_yaml()
 
 
-def write_card(out_dir: str | Path, outputs: Sequence[SplitOutput], default: str, body: str,
-               **metadata: Any) -> Path:
+def provenance(command: str, details: str = "") -> str:
+    """A card's closing sections: the command that built the folder (plus ``details``), then the citation."""
+    details = f"\n{details.strip()}\n" if details.strip() else ""
+    return f"## How it was built\n\n```bash\n{command}\n```\n{details}\n## Citation\n\n```bibtex\n{CITATION}\n```\n"
+
+
+def write_card(out_dir: str | Path, outputs: Sequence[SplitOutput], default: str, body: str, **metadata: Any) -> Path:
     """Write ``README.md``: YAML front matter (see ``card_yaml``) then the markdown ``body``."""
     path = Path(out_dir) / "README.md"
     path.write_text(f"---\n{card_yaml(outputs, default, **metadata)}\n---\n\n{body.strip()}\n", encoding="utf-8")
@@ -259,6 +290,10 @@ def push_to_hub(folder: str | Path, repo_id: str, *, private: bool = False) -> s
 
     api = HfApi()
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="dataset",
-                               commit_message="Upload dataset built with unifer data build")
+    commit = api.upload_folder(
+        folder_path=str(folder),
+        repo_id=repo_id,
+        repo_type="dataset",
+        commit_message="Upload dataset built with unifer data build",
+    )
     return commit.commit_url

@@ -13,30 +13,33 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 SYNFER_EMOTIONS: tuple[str, ...] = (
-    "neutral", "happiness", "sadness", "surprise",
-    "anger", "fear", "disgust", "contempt",
+    "neutral",
+    "happiness",
+    "sadness",
+    "surprise",
+    "anger",
+    "fear",
+    "disgust",
+    "contempt",
 )
 
 # Per emotion: (eye styles, brow style, mouth styles, {optional extra: probability}).
 # Several styles in a tuple are alternatives picked per seed, for variety.
 _SPECS: dict[str, tuple[tuple[str, ...], str, tuple[str, ...], dict[str, float]]] = {
     "neutral": (("open",), "relaxed", ("straight",), {}),
-    "happiness": (("open", "curved shut"), "gently arched", ("corners up", "open, corners up"),
-                  {"rosy cheeks": 0.5}),
+    "happiness": (("open", "curved shut"), "gently arched", ("corners up", "open, corners up"), {"rosy cheeks": 0.5}),
     "sadness": (("open",), "inner ends raised", ("corners down",), {"tear": 0.5}),
     "surprise": (("wide open",), "raised high and arched", ("round open",), {}),
     "anger": (("glaring",), "drawn down toward the centre", ("teeth bared",), {}),
-    "fear": (("wide open",), "raised and pulled together", ("stretched open",),
-             {"sweat drop": 0.5}),
-    "disgust": (("narrowed",), "lowered", ("wavy, one side of the upper lip raised",),
-                {"nose wrinkles": 1.0}),
+    "fear": (("wide open",), "raised and pulled together", ("stretched open",), {"sweat drop": 0.5}),
+    "disgust": (("narrowed",), "lowered", ("wavy, one side of the upper lip raised",), {"nose wrinkles": 1.0}),
     "contempt": (("half-closed",), "one raised", ("one corner raised",), {}),
 }
 
@@ -54,8 +57,9 @@ _BROWS: dict[str, tuple[float, float, float, float]] = {
 }
 
 # Skin tones from cartoon yellow to brown; all light enough for dark ink to read.
-_SKINS = np.array([(255, 204, 77), (255, 224, 189), (241, 194, 150),
-                   (224, 172, 105), (198, 134, 66), (160, 100, 55)], dtype=float)
+_SKINS = np.array(
+    [(255, 204, 77), (255, 224, 189), (241, 194, 150), (224, 172, 105), (198, 134, 66), (160, 100, 55)], dtype=float
+)
 
 _MIN_SUPERSAMPLED_PX = 256
 
@@ -178,8 +182,7 @@ def _curve(x0: float, x1: float, y, n: int = 12) -> list[tuple[float, float]]:
 
 def _drop(pen: _Pen, x: float, y: float, r: float) -> None:
     """Light-blue teardrop (used for tears and sweat), outlined so it survives grayscale."""
-    pts = [(x, y - 2.2 * r)] + [(x + r * math.sin(a), y + r * math.cos(a))
-                                  for a in np.linspace(-2.2, 2.2, 12)]
+    pts = [(x, y - 2.2 * r)] + [(x + r * math.sin(a), y + r * math.cos(a)) for a in np.linspace(-2.2, 2.2, 12)]
     pen.polygon(pts, fill=(150, 210, 255), outline=(30, 90, 190))
 
 
@@ -219,8 +222,7 @@ def _draw_brows(pen: _Pen, style: str, eye_top: float) -> None:
         lone = style == "one raised" and side != p["side"]
         inner, outer, arch, pull = _BROWS["relaxed" if lone else style]
         x_in, x_out = side * (0.12 + pull), side * (p["eye_x"] + 0.16)
-        pts = _curve(x_in, x_out, lambda t: base - inner + (inner - outer) * (t + 1) / 2
-                     - arch * (1 - t * t), 7)
+        pts = _curve(x_in, x_out, lambda t: base - inner + (inner - outer) * (t + 1) / 2 - arch * (1 - t * t), 7)
         pen.stroke(pts)
 
 
@@ -245,8 +247,10 @@ def _draw_mouth(pen: _Pen, style: str) -> None:
     elif style == "teeth bared":
         w, h = w * 1.1, 0.15 * s
         angles = np.linspace(0, 2 * math.pi, 32, endpoint=False)
-        box = [(w * math.copysign(abs(cos) ** 0.3, cos), m + h * math.copysign(abs(sin) ** 0.3, sin))
-               for cos, sin in zip(np.cos(angles), np.sin(angles))]  # superellipse: a rounded rectangle
+        box = [
+            (w * math.copysign(abs(cos) ** 0.3, cos), m + h * math.copysign(abs(sin) ** 0.3, sin))
+            for cos, sin in zip(np.cos(angles), np.sin(angles))
+        ]  # superellipse: a rounded rectangle
         pen.polygon(box, fill=(250, 250, 250))
         pen.stroke(box + box[:1], width=0.6)
         pen.stroke([(-w, m), (w, m)], width=0.35)
@@ -254,8 +258,10 @@ def _draw_mouth(pen: _Pen, style: str) -> None:
             pen.stroke([(x, m - h), (x, m + h)], width=0.35)
     elif style == "stretched open":  # wide oval with a trembling (wavy) outline
         w *= 1.35
-        pts = [(w * math.cos(a), m + 0.13 * s * math.sin(a) * (1 + 0.25 * math.sin(6 * a)))
-               for a in np.linspace(0, 2 * math.pi, 32, endpoint=False)]
+        pts = [
+            (w * math.cos(a), m + 0.13 * s * math.sin(a) * (1 + 0.25 * math.sin(6 * a)))
+            for a in np.linspace(0, 2 * math.pi, 32, endpoint=False)
+        ]
         pen.polygon(pts, fill=(60, 15, 25), outline=ink)
     elif style == "wavy, one side of the upper lip raised":
         pen.stroke(_curve(-w, w, lambda t: m + 0.06 * math.sin(2 * math.pi * t) - 0.1 * side * t, 16))
@@ -341,9 +347,13 @@ def item_seed(seed: int, index: int) -> int:
     return _stable_seed("item", seed, index)
 
 
-def iter_faces(n_per_class: int, seed: int = 0, size: int = 224,
-               emotions: Sequence[str] = SYNFER_EMOTIONS, mode: str = "RGB",
-               ) -> Iterator[tuple[int, str, Image.Image]]:
+def iter_faces(
+    n_per_class: int,
+    seed: int = 0,
+    size: int = 224,
+    emotions: Sequence[str] = SYNFER_EMOTIONS,
+    mode: str = "RGB",
+) -> Iterator[tuple[int, str, Image.Image]]:
     """Yield ``(index, emotion, image)`` cycling through ``emotions`` ``n_per_class`` times.
 
     Item ``index`` is drawn with ``item_seed(seed, index)``, so streams with
@@ -360,42 +370,67 @@ def iter_faces(n_per_class: int, seed: int = 0, size: int = 224,
 # the text can serve as reasoning that precedes the answer.
 _PHRASES: dict[str, tuple[str, ...]] = {
     "open": ("the eyes are open", "the eyes are open and steady"),
-    "glaring": ("the eyes glare, their upper lids pressed down toward the nose",
-                "the eyes are hard and narrowed under tense upper lids"),
-    "curved shut": ("the eyes are squeezed into upward-curving arcs",
-                    "the eyes close into crescent shapes as the cheeks push up"),
-    "wide open": ("the eyes are opened wide, showing white all around the pupils",
-                  "the eyes are large and round with small pupils"),
+    "glaring": (
+        "the eyes glare, their upper lids pressed down toward the nose",
+        "the eyes are hard and narrowed under tense upper lids",
+    ),
+    "curved shut": (
+        "the eyes are squeezed into upward-curving arcs",
+        "the eyes close into crescent shapes as the cheeks push up",
+    ),
+    "wide open": (
+        "the eyes are opened wide, showing white all around the pupils",
+        "the eyes are large and round with small pupils",
+    ),
     "narrowed": ("the eyes are squeezed into tight squints", "the eyes are screwed nearly shut"),
-    "half-closed": ("the upper eyelids droop halfway over the eyes",
-                    "the eyes are half-lidded, giving a heavy-lidded look"),
+    "half-closed": (
+        "the upper eyelids droop halfway over the eyes",
+        "the eyes are half-lidded, giving a heavy-lidded look",
+    ),
     "relaxed": ("the eyebrows rest flat and relaxed", "the brows lie level without tension"),
     "gently arched": ("the eyebrows are softly arched", "the brows lift slightly in a gentle curve"),
-    "inner ends raised": ("the inner ends of the eyebrows are pulled up while the outer ends slope down",
-                          "the brows tilt upward toward the middle of the forehead"),
-    "raised high and arched": ("the eyebrows are raised high in rounded arches",
-                               "the brows shoot up, curved high above the eyes"),
-    "drawn down toward the centre": ("the eyebrows are pulled down and together into a V",
-                                     "the brows slant sharply down toward the nose"),
-    "raised and pulled together": ("the eyebrows are lifted and drawn together, the inner ends highest",
-                                   "the brows rise and bunch toward the centre of the forehead"),
+    "inner ends raised": (
+        "the inner ends of the eyebrows are pulled up while the outer ends slope down",
+        "the brows tilt upward toward the middle of the forehead",
+    ),
+    "raised high and arched": (
+        "the eyebrows are raised high in rounded arches",
+        "the brows shoot up, curved high above the eyes",
+    ),
+    "drawn down toward the centre": (
+        "the eyebrows are pulled down and together into a V",
+        "the brows slant sharply down toward the nose",
+    ),
+    "raised and pulled together": (
+        "the eyebrows are lifted and drawn together, the inner ends highest",
+        "the brows rise and bunch toward the centre of the forehead",
+    ),
     "lowered": ("the eyebrows are lowered over the eyes", "the brows press down toward the eyes"),
-    "one raised": ("one eyebrow is raised while the other stays level",
-                   "the brows are uneven, with only one lifted"),
+    "one raised": ("one eyebrow is raised while the other stays level", "the brows are uneven, with only one lifted"),
     "straight": ("the mouth is a straight, level line", "the lips are closed in a flat horizontal line"),
     "corners up": ("the mouth corners turn up in a curved arc", "both corners of the lips are lifted upward"),
-    "open, corners up": ("the mouth is open wide with the corners pulled up, showing the upper teeth",
-                         "the lips part in a broad upturned curve that reveals the teeth"),
+    "open, corners up": (
+        "the mouth is open wide with the corners pulled up, showing the upper teeth",
+        "the lips part in a broad upturned curve that reveals the teeth",
+    ),
     "corners down": ("the mouth corners turn down", "the lips curve downward at both ends"),
     "round open": ("the mouth hangs open in a round O shape", "the jaw drops, leaving a small round opening"),
-    "teeth bared": ("the lips are pulled back to show clenched teeth",
-                    "the mouth is a tense rectangle of bared, clenched teeth"),
-    "stretched open": ("the mouth is stretched open sideways with trembling lips",
-                       "the lips pull wide and horizontal around an open mouth"),
-    "wavy, one side of the upper lip raised": ("the mouth twists into a wavy line with the upper lip raised on one side",
-                                               "the lips are crooked and wavy, one side of the upper lip curling up"),
-    "one corner raised": ("only one corner of the mouth is raised, the other stays flat",
-                          "the mouth is lopsided, lifted on a single side"),
+    "teeth bared": (
+        "the lips are pulled back to show clenched teeth",
+        "the mouth is a tense rectangle of bared, clenched teeth",
+    ),
+    "stretched open": (
+        "the mouth is stretched open sideways with trembling lips",
+        "the lips pull wide and horizontal around an open mouth",
+    ),
+    "wavy, one side of the upper lip raised": (
+        "the mouth twists into a wavy line with the upper lip raised on one side",
+        "the lips are crooked and wavy, one side of the upper lip curling up",
+    ),
+    "one corner raised": (
+        "only one corner of the mouth is raised, the other stays flat",
+        "the mouth is lopsided, lifted on a single side",
+    ),
     "rosy cheeks": ("the cheeks are raised and flushed", "the cheeks lift and glow pink"),
     "tear": ("a tear runs down one cheek", "a teardrop sits below one eye"),
     "sweat drop": ("a bead of sweat appears on the forehead", "a drop of sweat hangs at the temple"),
@@ -426,8 +461,15 @@ def describe(emotion: str, seed: int) -> str:
     return f"{first[0].upper()}{first[1:]}. {second[0].upper()}{second[1:]}. {_CLOSINGS[rng.integers(len(_CLOSINGS))]}"
 
 
-def save_grid(path: str | Path, emotions: Sequence[str] = SYNFER_EMOTIONS, per_class: int = 6,
-              size: int = 96, seed: int = 0, *, mode: str = "RGB") -> Image.Image:
+def save_grid(
+    path: str | Path,
+    emotions: Sequence[str] = SYNFER_EMOTIONS,
+    per_class: int = 6,
+    size: int = 96,
+    seed: int = 0,
+    *,
+    mode: str = "RGB",
+) -> Image.Image:
     """Write a PNG with one labelled row per emotion (the first items of ``iter_faces``) and return it."""
     font = ImageFont.load_default(size=max(10, min(size // 4, 20)))
     label_w = max(round(font.getlength(e)) for e in emotions) + 12

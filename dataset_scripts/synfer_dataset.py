@@ -6,20 +6,22 @@ Configs ``benchmark`` (FERBench format, split ``test``), ``cot`` (templated reas
 
 This module imports only SynFER at the top: the worker processes that draw faces import it, and should start fast.
 """
+
 from __future__ import annotations
 
 import io
 import os
 import shlex
 import time
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
-from unifer.labels import CANONICAL_EMOTIONS, normalize
 from unifer.data import synfer
+from unifer.labels import CANONICAL_EMOTIONS, normalize
 
 #: PNG compression 1: about 4x faster than PIL's default level for files about 10% larger.
 PNG_COMPRESS_LEVEL = 1
@@ -54,18 +56,26 @@ def synfer_emotions(names: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(e for e in CANONICAL_EMOTIONS if e in chosen)
 
 
-def build_synfer(out_dir: str | Path, *, n_per_class: int, seed: int = 0, size: int = 224,
-                 emotions: Sequence[str] | None = None, test_per_class: int | None = None,
-                 num_proc: int | None = None, max_shard_bytes: int | None = None) -> dict[str, Any]:
+def build_synfer(
+    out_dir: str | Path,
+    *,
+    n_per_class: int,
+    seed: int = 0,
+    size: int = 224,
+    emotions: Sequence[str] | None = None,
+    test_per_class: int | None = None,
+    num_proc: int | None = None,
+    max_shard_bytes: int | None = None,
+) -> dict[str, Any]:
     """Write configs ``benchmark`` (``test_per_class`` faces per emotion from stream ``seed + 1``; default
     ``n_per_class // 4``), ``cot`` and ``rlvr`` (``n_per_class`` shared faces from stream ``seed``).
 
     Returns rows per config, seconds, and faces drawn per second.
     """
-    from unifer.prompts import fer_question
     from unifer.data.cot_rlvr import COT_FEATURES, RLVR_FEATURES, cot_example, rlvr_example
     from unifer.data.ferbench import benchmark_example, benchmark_features
     from unifer.data.publish import MAX_SHARD_BYTES, ShardWriter
+    from unifer.prompts import fer_question
 
     if n_per_class < 1 or size < 1:
         raise ValueError(f"--n-per-class ({n_per_class}) and --size ({size}) must be positive.")
@@ -79,18 +89,30 @@ def build_synfer(out_dir: str | Path, *, n_per_class: int, seed: int = 0, size: 
     started = time.perf_counter()
     with ExitStack() as stack:
         # spawn, not fork: the parent holds pyarrow threads, which a fork would copy mid-lock.
-        pool = stack.enter_context(ProcessPoolExecutor(num_proc, mp_context=get_context("spawn"))) if parallel else None
+        pool = (
+            stack.enter_context(ProcessPoolExecutor(num_proc, mp_context=get_context("spawn"))) if parallel else None
+        )
 
         def writer(config: str, split: str, features) -> ShardWriter:
-            return stack.enter_context(ShardWriter(out_dir, config, split, features,
-                                                   max_shard_bytes=max_shard_bytes or MAX_SHARD_BYTES))
+            return stack.enter_context(
+                ShardWriter(out_dir, config, split, features, max_shard_bytes=max_shard_bytes or MAX_SHARD_BYTES)
+            )
 
         bench = writer("benchmark", "test", benchmark_features(candidates))
         cot, rlvr = writer("cot", "train", COT_FEATURES), writer("rlvr", "train", RLVR_FEATURES)
         for i, ((emotion, _, _), png) in enumerate(zip(test_jobs, render(test_jobs, pool))):
             path = f"SynFER/test/{emotion}/{i:06d}.png"
-            bench.write(benchmark_example(f"synfer-{i:05d}", "synfer", {"bytes": png, "path": Path(path).name},
-                                          f"/{path}", emotion, candidates, question))
+            bench.write(
+                benchmark_example(
+                    f"synfer-{i:05d}",
+                    "synfer",
+                    {"bytes": png, "path": Path(path).name},
+                    f"/{path}",
+                    emotion,
+                    candidates,
+                    question,
+                )
+            )
         for i, ((emotion, item_seed, _), png) in enumerate(zip(train_jobs, render(train_jobs, pool))):
             image = {"bytes": png, "path": f"{i:06d}.png"}
             response = f"<think>{synfer.describe(emotion, item_seed)}</think><answer>{emotion}</answer>"
@@ -99,9 +121,26 @@ def build_synfer(out_dir: str | Path, *, n_per_class: int, seed: int = 0, size: 
     seconds = time.perf_counter() - started
     outputs = [bench.output, cot.output, rlvr.output]
     faces = len(test_jobs) + len(train_jobs)
-    command = shlex.join(["unifer", "data", "build", "synfer", "--out", str(out_dir), "--n-per-class",
-                          str(n_per_class), "--test-per-class", str(test_per_class), "--seed", str(seed),
-                          "--size", str(size), "--emotions", *candidates])
+    command = shlex.join(
+        [
+            "unifer",
+            "data",
+            "build",
+            "synfer",
+            "--out",
+            str(out_dir),
+            "--n-per-class",
+            str(n_per_class),
+            "--test-per-class",
+            str(test_per_class),
+            "--seed",
+            str(seed),
+            "--size",
+            str(size),
+            "--emotions",
+            *candidates,
+        ]
+    )
     _write_card(out_dir, outputs, candidates, command, faces)
     return {"rows": {o.config: o.num_examples for o in outputs}, "seconds": seconds, "faces_per_s": faces / seconds}
 
@@ -109,10 +148,15 @@ def build_synfer(out_dir: str | Path, *, n_per_class: int, seed: int = 0, size: 
 def _write_card(out_dir, outputs, candidates: Sequence[str], command: str, faces: int) -> None:
     from unifer.data.publish import markdown_table, size_category, write_card
 
-    shapes = ("FERBench format: `image`, `label`, `prompt`, `candidate_labels`, ...", "SFT: `messages`, `images`",
-              "GRPO: `prompt`, `image`, `solution`, `candidate_labels`")
-    counts = markdown_table(("config", "split", "rows", "shape"),
-                            [(o.config, o.split, o.num_examples, shape) for o, shape in zip(outputs, shapes)])
+    shapes = (
+        "FERBench format: `image`, `label`, `prompt`, `candidate_labels`, ...",
+        "SFT: `messages`, `images`",
+        "GRPO: `prompt`, `image`, `solution`, `candidate_labels`",
+    )
+    counts = markdown_table(
+        ("config", "split", "rows", "shape"),
+        [(o.config, o.split, o.num_examples, shape) for o, shape in zip(outputs, shapes)],
+    )
     body = f"""
 # SynFER — SYNTHETIC facial expressions
 
@@ -132,7 +176,15 @@ Rebuild (deterministic: same arguments, same pixels):
 {command}
 ```
 """
-    write_card(out_dir, outputs, "benchmark", body, pretty_name="SynFER (synthetic)", license="apache-2.0",
-               synthetic=True, size_categories=size_category(faces),
-               task_categories=["image-classification", "visual-question-answering"],
-               tags=["synthetic", "facial-expression-recognition", "unifer"])
+    write_card(
+        out_dir,
+        outputs,
+        "benchmark",
+        body,
+        pretty_name="SynFER (synthetic)",
+        license="apache-2.0",
+        synthetic=True,
+        size_categories=size_category(faces),
+        task_categories=["image-classification", "visual-question-answering"],
+        tags=["synthetic", "facial-expression-recognition", "unifer"],
+    )

@@ -2,6 +2,7 @@
 
 Input is the dict :func:`unifer.metrics.scoring.score` returns; matplotlib is imported only to draw figures.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,18 +43,29 @@ def write_report(result: dict[str, Any], out_dir: str | Path, *, config: dict[st
 
 
 def _markdown(result: dict[str, Any], config: dict[str, Any] | None) -> str:
-    lines = [f"# FER scoring report ({result['extraction']} extraction)", "",
-             "| group | n | errors | accuracy | 95% CI | UAR | macro F1 | well-formed | unparsed |",
-             "|---|---:|---:|---:|---|---:|---:|---:|---:|"]
+    lines = [
+        f"# FER scoring report ({result['extraction']} extraction)",
+        "",
+        "| group | n | errors | accuracy | 95% CI | UAR | macro F1 | well-formed | unparsed |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|",
+    ]
     for name, f in summary_rows(result):
-        lines.append(f"| {name} | {f['n']} | {f['errors']} | {f['accuracy']:.4f} | {format_ci(f['accuracy_ci95'])} "
-                     f"| {f['uar']:.4f} | {f['macro_f1']:.4f} | {f['well_formed_rate']:.4f} "
-                     f"| {f['unparsed_count']} ({f['unparsed_rate']:.2%}) |")
+        lines.append(
+            f"| {name} | {f['n']} | {f['errors']} | {f['accuracy']:.4f} | {format_ci(f['accuracy_ci95'])} "
+            f"| {f['uar']:.4f} | {f['macro_f1']:.4f} | {f['well_formed_rate']:.4f} "
+            f"| {f['unparsed_count']} ({f['unparsed_rate']:.2%}) |"
+        )
     for name, figures in summary_rows(result):
-        lines += ["", f"## Per class: {name}", "", "| label | precision | recall | F1 | support |",
-                  "|---|---:|---:|---:|---:|"]
-        lines += [f"| {label} | {p:.4f} | {r:.4f} | {f1:.4f} | {s:g} |"
-                  for label, p, r, f1, s in per_class_rows(figures)]
+        lines += [
+            "",
+            f"## Per class: {name}",
+            "",
+            "| label | precision | recall | F1 | support |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {label} | {p:.4f} | {r:.4f} | {f1:.4f} | {s:g} |" for label, p, r, f1, s in per_class_rows(figures)
+        ]
     if config is not None:
         from unifer.environment import package_versions
 
@@ -70,7 +82,7 @@ def _plot_confusion(figures: dict[str, Any], title: str, path: Path) -> None:
 
     counts = np.array(figures["confusion_matrix"])
     columns = figures["confusion_labels"]
-    rows = columns[:len(counts)]
+    rows = columns[: len(counts)]
     # Divide by support, not the row sum: paper-mode matrices omit "unknown", whose share must not vanish.
     support = np.array([row[4] for row in per_class_rows(figures)], dtype=float)
     rates = counts / np.maximum(support, 1)[:, None]
@@ -78,8 +90,9 @@ def _plot_confusion(figures: dict[str, Any], title: str, path: Path) -> None:
     ax = fig.add_subplot()
     image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     for (r, c), count in np.ndenumerate(counts):
-        ax.text(c, r, str(count), ha="center", va="center", fontsize=8,
-                color="white" if rates[r, c] > 0.5 else "black")
+        ax.text(
+            c, r, str(count), ha="center", va="center", fontsize=8, color="white" if rates[r, c] > 0.5 else "black"
+        )
     ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right")
     ax.set_yticks(range(len(rows)), rows)
     hidden = figures.get("unknowns", 0)  # paper mode: "unknown" predictions have no column of their own
@@ -92,10 +105,14 @@ def _plot_confusion(figures: dict[str, Any], title: str, path: Path) -> None:
 
 def format_table(result: dict) -> str:
     """One line per subset and one for the pooled overall figures."""
-    header = (f"{'group':<10} {'n':>6} {'accuracy':>9} {'95% CI':>18} {'UAR':>7} {'macro-F1':>8} {'formed':>7} "
-              f"{'unparsed':>8}")
+    header = (
+        f"{'group':<10} {'n':>6} {'accuracy':>9} {'95% CI':>18} {'UAR':>7} {'macro-F1':>8} {'formed':>7} "
+        f"{'unparsed':>8}"
+    )
     lines = [f"extraction: {result['extraction']}", header, "-" * len(header)]
     for name, f in summary_rows(result):
-        lines.append(f"{name:<10} {f['n']:>6} {f['accuracy']:>9.4f} {format_ci(f['accuracy_ci95']):>18} "
-                     f"{f['uar']:>7.4f} {f['macro_f1']:>8.4f} {f['well_formed_rate']:>7.4f} {f['unparsed_count']:>8}")
+        lines.append(
+            f"{name:<10} {f['n']:>6} {f['accuracy']:>9.4f} {format_ci(f['accuracy_ci95']):>18} "
+            f"{f['uar']:>7.4f} {f['macro_f1']:>8.4f} {f['well_formed_rate']:>7.4f} {f['unparsed_count']:>8}"
+        )
     return "\n".join(lines)

@@ -11,22 +11,32 @@ Two extraction modes, both implemented by ``unifer.answers``:
 
 Pure functions on lists (numpy + scikit-learn); :mod:`unifer.metrics.reports` turns results into reports.
 """
+
 from __future__ import annotations
 
 import importlib.util
 import json
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, precision_recall_fscore_support
 
 from unifer.answers import UNKNOWN, extract_label, is_well_formed
 from unifer.jsonl import read_records
-from unifer.labels import (CANONICAL_EMOTIONS, PAPER_OVERALL_MAP, SUBSETS, normalize, subset_labels, subset_of,
-                           to_candidate, validate_candidates)
+from unifer.labels import (
+    CANONICAL_EMOTIONS,
+    PAPER_OVERALL_MAP,
+    SUBSETS,
+    normalize,
+    subset_labels,
+    subset_of,
+    to_candidate,
+    validate_candidates,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +57,19 @@ class _Items:
     errors: list[bool]
 
 
-def score(responses: Sequence[str | None], references: Sequence[str], *,
-          candidate_labels: Sequence[Sequence[str]] | None = None, subsets: Sequence[str] | None = None,
-          errors: Sequence[Any] | None = None, extraction: Literal["strict", "paper"] = "strict",
-          bootstrap: int = 1000, seed: int = 0, stored_labels: Sequence[str | None] | None = None,
-          ids: Sequence[str] | None = None) -> dict[str, Any]:
+def score(
+    responses: Sequence[str | None],
+    references: Sequence[str],
+    *,
+    candidate_labels: Sequence[Sequence[str]] | None = None,
+    subsets: Sequence[str] | None = None,
+    errors: Sequence[Any] | None = None,
+    extraction: Literal["strict", "paper"] = "strict",
+    bootstrap: int = 1000,
+    seed: int = 0,
+    stored_labels: Sequence[str | None] | None = None,
+    ids: Sequence[str] | None = None,
+) -> dict[str, Any]:
     """Score model responses against gold labels.
 
     ``candidate_labels``: each item's candidates (default: its subset's official list when ``subsets`` is given,
@@ -80,18 +98,27 @@ def score(responses: Sequence[str | None], references: Sequence[str], *,
     return result
 
 
-def _compare_stored_parse(items: _Items, stored_labels: Sequence[str | None],
-                          ids: Sequence[str] | None) -> dict[str, Any]:
+def _compare_stored_parse(
+    items: _Items, stored_labels: Sequence[str | None], ids: Sequence[str] | None
+) -> dict[str, Any]:
     """Where the strict parse stored at generation time differs from today's (a parser changed in between)."""
     if len(stored_labels) != len(items.responses):
-        raise ValueError(f"`stored_labels` has {len(stored_labels)} entries but `responses` has "
-                         f"{len(items.responses)}; give one per item.")
+        raise ValueError(
+            f"`stored_labels` has {len(stored_labels)} entries but `responses` has "
+            f"{len(items.responses)}; give one per item."
+        )
     names = list(ids) if ids is not None else list(range(len(items.responses)))
-    differ = [names[i] for i, stored in enumerate(stored_labels)
-              if not items.errors[i] and stored != extract_label(items.responses[i], items.candidates[i])]
+    differ = [
+        names[i]
+        for i, stored in enumerate(stored_labels)
+        if not items.errors[i] and stored != extract_label(items.responses[i], items.candidates[i])
+    ]
     if differ:
-        logger.warning("%d item(s) parse differently now than when they were generated (first: %s); scored "
-                       "with today's parse.", len(differ), differ[:3])
+        logger.warning(
+            "%d item(s) parse differently now than when they were generated (first: %s); scored with today's parse.",
+            len(differ),
+            differ[:3],
+        )
     return {"checked": len(stored_labels), "disagreements": len(differ), "examples": differ[:10]}
 
 
@@ -100,8 +127,12 @@ def _items(responses, references, candidate_labels, subsets, errors) -> _Items:
     n = len(responses)
     if n == 0:
         raise ValueError("Nothing to score: `responses` is empty.")
-    for name, column in (("references", references), ("candidate_labels", candidate_labels),
-                         ("subsets", subsets), ("errors", errors)):
+    for name, column in (
+        ("references", references),
+        ("candidate_labels", candidate_labels),
+        ("subsets", subsets),
+        ("errors", errors),
+    ):
         if column is not None and len(column) != n:
             raise ValueError(f"`{name}` has {len(column)} entries but `responses` has {n}; give one per item.")
     if candidate_labels is not None:
@@ -112,8 +143,12 @@ def _items(responses, references, candidate_labels, subsets, errors) -> _Items:
         candidates = [CANONICAL_EMOTIONS] * n
     for distinct in set(candidates):
         validate_candidates(distinct)
-    return _Items(responses=["" if r is None else r for r in responses], references=list(references),
-                  candidates=candidates, errors=[bool(e) for e in errors] if errors is not None else [False] * n)
+    return _Items(
+        responses=["" if r is None else r for r in responses],
+        references=list(references),
+        candidates=candidates,
+        errors=[bool(e) for e in errors] if errors is not None else [False] * n,
+    )
 
 
 def _groups(items: _Items, subsets: Sequence[str] | None) -> dict[str | None, list[int]]:
@@ -137,7 +172,8 @@ def _same_candidates(items: _Items, subset: str | None, indices: list[int]) -> N
             raise ValueError(
                 f"Candidate lists differ within {name}: item {first} has {list(items.candidates[first])}, item {i} "
                 f"has {list(items.candidates[i])}. Give every item of a subset the same candidates, or pass "
-                "`subsets` to score differing lists separately.")
+                "`subsets` to score differing lists separately."
+            )
 
 
 def _strict_gold(items: _Items, i: int) -> str:
@@ -162,8 +198,15 @@ def _score_strict(items: _Items, groups, with_subsets: bool, bootstrap: int, see
             figures = _strict_pooled(items, golds, preds, formed, bootstrap, seed)
         return {"extraction": "strict", **figures}
     per_subset = {
-        subset: _strict_figures([golds[i] for i in idx], [preds[i] for i in idx], items.candidates[idx[0]],
-                                [formed[i] for i in idx], [items.errors[i] for i in idx], bootstrap, seed)
+        subset: _strict_figures(
+            [golds[i] for i in idx],
+            [preds[i] for i in idx],
+            items.candidates[idx[0]],
+            [formed[i] for i in idx],
+            [items.errors[i] for i in idx],
+            bootstrap,
+            seed,
+        )
         for subset, idx in groups.items()
     }
     overall = _strict_pooled(items, golds, preds, formed, bootstrap, seed)
@@ -174,17 +217,32 @@ def _strict_pooled(items: _Items, golds, preds, formed, bootstrap, seed) -> dict
     """Strict figures over all items, whatever their candidate lists, every label mapped to its canonical emotion."""
     offered = {normalize(c) for candidates in set(items.candidates) for c in candidates}
     emotions = tuple(e for e in CANONICAL_EMOTIONS if e in offered)
-    return _strict_figures([normalize(g) for g in golds], [None if p is None else normalize(p) for p in preds],
-                           emotions, formed, items.errors, bootstrap, seed)
+    return _strict_figures(
+        [normalize(g) for g in golds],
+        [None if p is None else normalize(p) for p in preds],
+        emotions,
+        formed,
+        items.errors,
+        bootstrap,
+        seed,
+    )
 
 
-def _strict_figures(golds: list[str], preds: list[str | None], candidates: Sequence[str], formed: list[bool],
-                    errors: list[bool], bootstrap: int, seed: int) -> dict[str, Any]:
+def _strict_figures(
+    golds: list[str],
+    preds: list[str | None],
+    candidates: Sequence[str],
+    formed: list[bool],
+    errors: list[bool],
+    bootstrap: int,
+    seed: int,
+) -> dict[str, Any]:
     """Strict figures of one group: golds are candidates, predictions candidates or None (unparsed)."""
     labels = list(candidates)
     y_pred = [UNPARSED if p is None else p for p in preds]
     precision, recall, f1, support = precision_recall_fscore_support(
-        golds, y_pred, labels=labels, average=None, zero_division=0)
+        golds, y_pred, labels=labels, average=None, zero_division=0
+    )
     # Gold labels are never UNPARSED, so the matrix's last row is empty: drop it.
     matrix = confusion_matrix(golds, y_pred, labels=[*labels, UNPARSED])[:-1]
     correct = np.array([g == p for g, p in zip(golds, preds)])
@@ -202,8 +260,10 @@ def _strict_figures(golds: list[str], preds: list[str | None], candidates: Seque
         "unparsed_count": unparsed,
         "unparsed_rate": unparsed / len(golds),
         "well_formed_rate": float(np.mean(formed)),
-        "per_class": {label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-                      for label, p, r, f, s in zip(labels, precision, recall, f1, support)},
+        "per_class": {
+            label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+            for label, p, r, f, s in zip(labels, precision, recall, f1, support)
+        },
         "confusion_matrix": matrix.tolist(),
         "confusion_labels": [*labels, UNPARSED],
     }
@@ -220,32 +280,44 @@ def _score_paper(items: _Items, groups, with_subsets: bool, bootstrap: int, seed
     per_subset, pooled_golds, pooled_preds, pooled_formed = {}, [], [], []
     for subset, indices in groups.items():
         golds, preds, formed = _paper_predictions(items, indices, subset, "subset")
-        per_subset[subset] = _paper_figures(golds, preds, items.candidates[indices[0]], formed, len(indices),
-                                            bootstrap, seed)
+        per_subset[subset] = _paper_figures(
+            golds, preds, items.candidates[indices[0]], formed, len(indices), bootstrap, seed
+        )
         # The pooled script extracts again (SFEW 2.0 with the common pattern), then merges three names.
         _, preds, _ = _paper_predictions(items, indices, subset, "overall")
         pooled_golds += [PAPER_OVERALL_MAP.get(label, label) for label in golds]
         pooled_preds += [PAPER_OVERALL_MAP.get(label, label) for label in preds]
         pooled_formed += formed
-    overall = _paper_figures(pooled_golds, pooled_preds, sorted(set(pooled_golds)), pooled_formed,
-                             len(items.responses), bootstrap, seed)
+    overall = _paper_figures(
+        pooled_golds, pooled_preds, sorted(set(pooled_golds)), pooled_formed, len(items.responses), bootstrap, seed
+    )
     return _with_overall("paper", per_subset, overall)
 
 
-def _paper_predictions(items: _Items, indices: list[int], subset: str | None,
-                       script: str) -> tuple[list[str], list[str], list[bool]]:
+def _paper_predictions(
+    items: _Items, indices: list[int], subset: str | None, script: str
+) -> tuple[list[str], list[str], list[bool]]:
     """Gold labels, official predictions and format validity of a subset's items, error items skipped."""
     kept = [i for i in indices if not items.errors[i]]
     if not kept:
         raise ValueError(f"Every item of {subset or 'the input'} is an error; there is nothing to score.")
     golds = [items.references[i] for i in kept]
-    preds = [extract_label(items.responses[i], items.candidates[i], mode="paper", subset=subset, script=script)
-             for i in kept]
+    preds = [
+        extract_label(items.responses[i], items.candidates[i], mode="paper", subset=subset, script=script)
+        for i in kept
+    ]
     return golds, preds, [is_well_formed(items.responses[i]) for i in kept]
 
 
-def _paper_figures(golds: list[str], preds: list[str], candidates: Sequence[str], formed: list[bool], total: int,
-                   bootstrap: int, seed: int) -> dict[str, Any]:
+def _paper_figures(
+    golds: list[str],
+    preds: list[str],
+    candidates: Sequence[str],
+    formed: list[bool],
+    total: int,
+    bootstrap: int,
+    seed: int,
+) -> dict[str, Any]:
     """The official evaluator's figures for one subset (or the pool), plus uniform aliases and extras."""
     labels = list(candidates)
     # Called exactly as the official scripts call scikit-learn: the macro average runs over the union of gold
@@ -253,21 +325,40 @@ def _paper_figures(golds: list[str], preds: list[str], candidates: Sequence[str]
     accuracy = accuracy_score(golds, preds)
     precision, recall, f1, _ = precision_recall_fscore_support(golds, preds, average="macro", zero_division=0)
     matrix = confusion_matrix(golds, preds, labels=labels)
-    report = classification_report(golds, preds, labels=labels, zero_division=0, target_names=labels,
-                                   output_dict=True)
-    per_class = [{"emotion": e, "precision": report[e]["precision"], "recall": report[e]["recall"],
-                  "f1": report[e]["f1-score"], "support": report[e]["support"]} for e in labels]
+    report = classification_report(golds, preds, labels=labels, zero_division=0, target_names=labels, output_dict=True)
+    per_class = [
+        {
+            "emotion": e,
+            "precision": report[e]["precision"],
+            "recall": report[e]["recall"],
+            "f1": report[e]["f1-score"],
+            "support": report[e]["support"],
+        }
+        for e in labels
+    ]
     correct = np.array([g == p for g, p in zip(golds, preds)])
     unknowns = preds.count(UNKNOWN)
     return {
-        "total": total, "errors": total - len(golds), "unknowns": unknowns, "valid": len(golds),
-        "accuracy": float(accuracy), "precision": float(precision), "recall": float(recall), "f1": float(f1),
-        "per_class": per_class, "confusion_matrix": matrix.tolist(), "confusion_labels": labels,
+        "total": total,
+        "errors": total - len(golds),
+        "unknowns": unknowns,
+        "valid": len(golds),
+        "accuracy": float(accuracy),
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": float(f1),
+        "per_class": per_class,
+        "confusion_matrix": matrix.tolist(),
+        "confusion_labels": labels,
         # Uniform names shared with strict mode, and extras the official scripts do not compute.
-        "n": len(golds), "macro_precision": float(precision), "macro_recall": float(recall), "macro_f1": float(f1),
+        "n": len(golds),
+        "macro_precision": float(precision),
+        "macro_recall": float(recall),
+        "macro_f1": float(f1),
         "uar": float(np.mean([c["recall"] for c in per_class if c["support"] > 0])),
         "accuracy_ci95": _accuracy_ci(correct, bootstrap, seed),
-        "unparsed_count": unknowns, "unparsed_rate": unknowns / len(golds),
+        "unparsed_count": unknowns,
+        "unparsed_rate": unknowns / len(golds),
         "well_formed_rate": float(np.mean(formed)),
     }
 
@@ -293,6 +384,7 @@ def _accuracy_ci(correct: np.ndarray, bootstrap: int, seed: int) -> list[float] 
 
 # ---------------------------------------------------------------------------------------------------- loading
 
+
 def load_predictions(paths: str | Path | Iterable[str | Path]) -> dict[str, list]:
     """Read responses for :func:`score` (``score(**load_predictions(p))``).
 
@@ -304,8 +396,15 @@ def load_predictions(paths: str | Path | Iterable[str | Path]) -> dict[str, list
     :func:`score` reports where the stored parse and today's differ.
     """
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-    columns: dict[str, list] = {"responses": [], "references": [], "candidate_labels": [], "subsets": [],
-                                "errors": [], "stored_labels": [], "ids": []}
+    columns: dict[str, list] = {
+        "responses": [],
+        "references": [],
+        "candidate_labels": [],
+        "subsets": [],
+        "errors": [],
+        "stored_labels": [],
+        "ids": [],
+    }
     for path in map(Path, paths):
         records = _read_jsonl(path) if path.suffix == ".jsonl" else _read_results(path)
         for record in records:
@@ -326,8 +425,17 @@ def _read_jsonl(path: Path) -> list[tuple]:
         try:
             subset = record["subset"]
             candidates = list(record.get("candidate_labels") or subset_labels(subset))
-            records.append((record["response"], record["label"], candidates, subset, bool(record.get("error")),
-                            record.get("parsed_label", _NOT_STORED), record.get("id", f"{path.name}:{number}")))
+            records.append(
+                (
+                    record["response"],
+                    record["label"],
+                    candidates,
+                    subset,
+                    bool(record.get("error")),
+                    record.get("parsed_label", _NOT_STORED),
+                    record.get("id", f"{path.name}:{number}"),
+                )
+            )
         except KeyError as key:
             raise ValueError(f"{path}: record {number} has no {key} field (need subset, label, response).") from None
     return records
@@ -343,12 +451,15 @@ def _read_results(path: Path) -> list[tuple]:
         try:
             record = (item["model_response"], item["true_label"], item["candidate_labels"])
         except KeyError as key:
-            raise ValueError(f"{path}: item {number} has no {key} field (need true_label, model_response, "
-                             "candidate_labels).") from None
+            raise ValueError(
+                f"{path}: item {number} has no {key} field (need true_label, model_response, candidate_labels)."
+            ) from None
         subset = subset_of(record[2]) or by_name
         if subset is None:
-            raise ValueError(f"{path}: item {number} has a non-official candidate list and the file name does not "
-                             f"start with a subset name ({', '.join(SUBSETS)}); rename it, e.g. rafdb_results.json.")
+            raise ValueError(
+                f"{path}: item {number} has a non-official candidate list and the file name does not "
+                f"start with a subset name ({', '.join(SUBSETS)}); rename it, e.g. rafdb_results.json."
+            )
         records.append((*record, subset, bool(item.get("error")), _NOT_STORED, None))
     return records
 

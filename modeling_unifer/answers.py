@@ -8,12 +8,14 @@ Two extraction modes:
   no label (``None``). This is what we score and reward by default: it cannot be gamed by listing labels.
 * ``paper``: the official UniFER evaluator's extraction, quirks included, so published numbers can be reproduced.
 """
+
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 from .labels import ALIASES, PAPER_SYNONYMS, fold, subset_of
 
@@ -36,9 +38,44 @@ _OFFICIAL_REWARD_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 # Words that may surround the label in a strict answer without changing its meaning. Hedges ("maybe", "or"),
 # negations ("not", "no") and anything else are deliberately absent: a word outside this set voids the answer.
 _FILLER = frozenset(
-    "the a an answer final my is it it's its this that of in image face facial person subject shows showing "
-    "displays displaying expresses expression emotion label class category predicted prediction most prominent "
-    "dominant primary main".split()
+    [
+        "the",
+        "a",
+        "an",
+        "answer",
+        "final",
+        "my",
+        "is",
+        "it",
+        "it's",
+        "its",
+        "this",
+        "that",
+        "of",
+        "in",
+        "image",
+        "face",
+        "facial",
+        "person",
+        "subject",
+        "shows",
+        "showing",
+        "displays",
+        "displaying",
+        "expresses",
+        "expression",
+        "emotion",
+        "label",
+        "class",
+        "category",
+        "predicted",
+        "prediction",
+        "most",
+        "prominent",
+        "dominant",
+        "primary",
+        "main",
+    ]
 )
 _NON_WORD = re.compile(r"[^\w' ]+")
 
@@ -146,7 +183,7 @@ def _strict_label(text: str, candidates: Sequence[str]) -> str | None:
     while i < len(words):
         # Longest label or alias phrase starting here ("no expression" before "no"), else a filler word.
         for size in range(min(longest, len(words) - i), 0, -1):
-            label = lookup.get(" ".join(words[i:i + size]))
+            label = lookup.get(" ".join(words[i : i + size]))
             if label is not None:
                 mentions.append(label)
                 i += size
@@ -180,8 +217,14 @@ def _paper_label(text: str, candidates: Sequence[str], subset: str | None, scrip
     return UNKNOWN
 
 
-def extract_label(text: str, candidates: Sequence[str], mode: Literal["strict", "paper"] = "strict", *,
-                  subset: str | None = None, script: Literal["subset", "overall"] = "subset") -> str | None:
+def extract_label(
+    text: str,
+    candidates: Sequence[str],
+    mode: Literal["strict", "paper"] = "strict",
+    *,
+    subset: str | None = None,
+    script: Literal["subset", "overall"] = "subset",
+) -> str | None:
     """The candidate label a response answers with.
 
     ``strict`` returns a member of ``candidates`` or None. ``paper`` returns a member of ``candidates`` or

@@ -3,6 +3,7 @@
 This file doubles as Hub remote code: ``save_pretrained`` copies it (and the modules it imports relatively)
 next to the weights, so a saved folder loads with ``trust_remote_code=True`` where ``unifer`` is not installed.
 """
+
 from transformers import Qwen2_5_VLConfig
 
 from .labels import CANONICAL_EMOTIONS

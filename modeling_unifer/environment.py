@@ -1,4 +1,5 @@
 """The environment UniFER runs in: package versions, compute device, optional backends (``unifer info``)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -7,11 +8,24 @@ from importlib import metadata
 
 # Distribution name -> import name, for everything UniFER can use.
 PACKAGES: dict[str, str] = {
-    "unifer": "unifer", "torch": "torch", "torchvision": "torchvision", "transformers": "transformers",
-    "tokenizers": "tokenizers", "huggingface_hub": "huggingface_hub", "datasets": "datasets",
-    "evaluate": "evaluate", "trl": "trl", "accelerate": "accelerate", "peft": "peft",
-    "scikit-learn": "sklearn", "matplotlib": "matplotlib", "gradio": "gradio", "vllm": "vllm",
-    "flash-attn": "flash_attn", "deepspeed": "deepspeed", "spaces": "spaces",
+    "unifer": "unifer",
+    "torch": "torch",
+    "torchvision": "torchvision",
+    "transformers": "transformers",
+    "tokenizers": "tokenizers",
+    "huggingface_hub": "huggingface_hub",
+    "datasets": "datasets",
+    "evaluate": "evaluate",
+    "trl": "trl",
+    "accelerate": "accelerate",
+    "peft": "peft",
+    "scikit-learn": "sklearn",
+    "matplotlib": "matplotlib",
+    "gradio": "gradio",
+    "vllm": "vllm",
+    "flash-attn": "flash_attn",
+    "deepspeed": "deepspeed",
+    "spaces": "spaces",
 }
 
 
@@ -39,5 +53,9 @@ def device_summary() -> dict[str, object]:
 
 
 def collect() -> dict[str, object]:
-    return {"python": platform.python_version(), "platform": platform.platform(),
-            "packages": package_versions(), "device": device_summary()}
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": package_versions(),
+        "device": device_summary(),
+    }

@@ -6,12 +6,14 @@ line is cut off. The run's settings are kept in ``run.json``: a different model,
 refuses to mix into old predictions unless ``overwrite=True`` starts over. Under ``accelerate launch`` every
 rank takes a strided share of the items and writes its own file; rank 0 merges them and scores.
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from unifer.images import DEFAULT_IMAGE_SIZE
 from unifer.inference import FERPrediction, generate_predictions, make_requests
@@ -22,8 +24,9 @@ PREDICTIONS = "predictions.jsonl"
 RUN_FILE = "run.json"
 
 
-def load_benchmark(benchmark: str, config: str = "all", subsets: Sequence[str] | None = None,
-                   limit: int | None = None):
+def load_benchmark(
+    benchmark: str, config: str = "all", subsets: Sequence[str] | None = None, limit: int | None = None
+):
     """A FERBench-format split (local folder or Hub id) as a ``datasets.Dataset`` with undecoded images,
     filtered to ``subsets`` and to the first ``limit`` items of each subset."""
     import datasets
@@ -33,8 +36,10 @@ def load_benchmark(benchmark: str, config: str = "all", subsets: Sequence[str] |
     if subsets:
         unknown = set(subsets) - set(dataset.unique("subset"))
         if unknown:
-            raise ValueError(f"Subsets {sorted(unknown)} are not in {benchmark} ({config}); "
-                             f"it has {sorted(dataset.unique('subset'))}.")
+            raise ValueError(
+                f"Subsets {sorted(unknown)} are not in {benchmark} ({config}); "
+                f"it has {sorted(dataset.unique('subset'))}."
+            )
         dataset = dataset.filter(lambda subset: subset in subsets, input_columns="subset")
     if limit is not None:
         seen: dict[str, int] = {}
@@ -72,14 +77,30 @@ def model_fingerprint(model: str) -> str:
     return digest.hexdigest()
 
 
-def run_settings(model: str, benchmark: str, *, backend: str, max_new_tokens: int, image_size: int | None,
-                 reasoning: bool, probabilities: bool) -> dict[str, Any]:
+def run_settings(
+    model: str,
+    benchmark: str,
+    *,
+    backend: str,
+    max_new_tokens: int,
+    image_size: int | None,
+    reasoning: bool,
+    probabilities: bool,
+) -> dict[str, Any]:
     """What determines the predictions; a resumed run must match it exactly."""
     prompt = (QUESTION_TEMPLATE if reasoning else DIRECT_QUESTION_TEMPLATE) + DEFAULT_SYSTEM_PROMPT
-    return {"model": str(model), "model_fingerprint": model_fingerprint(str(model)), "benchmark": str(benchmark),
-            "backend": backend, "max_new_tokens": max_new_tokens, "image_size": image_size,
-            "reasoning": reasoning, "probabilities": probabilities, "do_sample": False,
-            "prompt_sha256": hashlib.sha256(prompt.encode()).hexdigest()}
+    return {
+        "model": str(model),
+        "model_fingerprint": model_fingerprint(str(model)),
+        "benchmark": str(benchmark),
+        "backend": backend,
+        "max_new_tokens": max_new_tokens,
+        "image_size": image_size,
+        "reasoning": reasoning,
+        "probabilities": probabilities,
+        "do_sample": False,
+        "prompt_sha256": hashlib.sha256(prompt.encode()).hexdigest(),
+    }
 
 
 def start_run(output_dir: Path, settings: dict[str, Any], overwrite: bool) -> None:
@@ -87,8 +108,13 @@ def start_run(output_dir: Path, settings: dict[str, Any], overwrite: bool) -> No
     if overwrite:
         for old in [*output_dir.glob("predictions*.jsonl"), output_dir / RUN_FILE]:
             old.unlink(missing_ok=True)
-    check_run_settings(output_dir, settings, file_name=RUN_FILE, what="predictions",
-                       option="--output-dir (or --overwrite to start over)")
+    check_run_settings(
+        output_dir,
+        settings,
+        file_name=RUN_FILE,
+        what="predictions",
+        option="--output-dir (or --overwrite to start over)",
+    )
 
 
 def _shard() -> tuple[int, int, Any]:
@@ -101,8 +127,19 @@ def _shard() -> tuple[int, int, Any]:
     return state.process_index, state.num_processes, state
 
 
-def generate_missing(engine, dataset, golds: list[str], path: Path, todo: list[int], *, batch_size: int,
-                     max_new_tokens: int, image_size: int | None, reasoning: bool, probabilities: bool) -> int:
+def generate_missing(
+    engine,
+    dataset,
+    golds: list[str],
+    path: Path,
+    todo: list[int],
+    *,
+    batch_size: int,
+    max_new_tokens: int,
+    image_size: int | None,
+    reasoning: bool,
+    probabilities: bool,
+) -> int:
     """Generate the dataset rows ``todo``, appending each batch to ``path``; returns the count."""
     from tqdm.auto import tqdm
 
@@ -110,13 +147,24 @@ def generate_missing(engine, dataset, golds: list[str], path: Path, todo: list[i
     chunk = max(batch_size * 4, 32)  # prepare images a chunk at a time: bounded memory, batches still sorted
     with Ledger(path) as ledger:
         for start in range(0, len(todo), chunk):
-            rows = [dataset[i] for i in todo[start:start + chunk]]
-            requests = [make_requests([row["image"]], row["candidate_labels"], reasoning=reasoning,
-                                      image_size=image_size, names=[row["id"]])[0] for row in rows]
-            for batch in generate_predictions(engine, requests, batch_size=batch_size,
-                                              max_new_tokens=max_new_tokens, probabilities=probabilities):
-                ledger.append(prediction_record(rows[j], golds[todo[start + j]], prediction, probabilities)
-                              for j, prediction in batch)
+            rows = [dataset[i] for i in todo[start : start + chunk]]
+            requests = [
+                make_requests(
+                    [row["image"]],
+                    row["candidate_labels"],
+                    reasoning=reasoning,
+                    image_size=image_size,
+                    names=[row["id"]],
+                )[0]
+                for row in rows
+            ]
+            for batch in generate_predictions(
+                engine, requests, batch_size=batch_size, max_new_tokens=max_new_tokens, probabilities=probabilities
+            ):
+                ledger.append(
+                    prediction_record(rows[j], golds[todo[start + j]], prediction, probabilities)
+                    for j, prediction in batch
+                )
                 bar.update(len(batch))
     bar.close()
     return len(todo)
@@ -124,10 +172,18 @@ def generate_missing(engine, dataset, golds: list[str], path: Path, todo: list[i
 
 def prediction_record(row: dict[str, Any], gold: str, prediction: FERPrediction, probabilities: bool) -> dict:
     """One line of ``predictions.jsonl``: the item, its gold label, the response and its parse."""
-    return {"id": row["id"], "subset": row["subset"], "label": gold, "candidate_labels": row["candidate_labels"],
-            "response": prediction.raw_text, "parsed_label": prediction.label, "well_formed": prediction.well_formed,
-            "probabilities": prediction.probabilities if probabilities else None,
-            "num_tokens": prediction.num_tokens, "seconds": round(prediction.seconds or 0.0, 4)}
+    return {
+        "id": row["id"],
+        "subset": row["subset"],
+        "label": gold,
+        "candidate_labels": row["candidate_labels"],
+        "response": prediction.raw_text,
+        "parsed_label": prediction.label,
+        "well_formed": prediction.well_formed,
+        "probabilities": prediction.probabilities if probabilities else None,
+        "num_tokens": prediction.num_tokens,
+        "seconds": round(prediction.seconds or 0.0, 4),
+    }
 
 
 def merge_predictions(output_dir: Path, order: Sequence[str]) -> Path:
@@ -146,11 +202,25 @@ def merge_predictions(output_dir: Path, order: Sequence[str]) -> Path:
     return target
 
 
-def evaluate_model(model: str, benchmark: str, output_dir: str | Path, *, config: str = "all",
-                   subsets: Sequence[str] | None = None, limit: int | None = None, backend: str = "transformers",
-                   batch_size: int = 8, max_new_tokens: int = 1024, extraction: str = "strict",
-                   probabilities: bool = False, image_size: int | None = DEFAULT_IMAGE_SIZE, reasoning: bool = True,
-                   overwrite: bool = False, bootstrap: int = 1000, engine: Any = None) -> dict[str, Any] | None:
+def evaluate_model(
+    model: str,
+    benchmark: str,
+    output_dir: str | Path,
+    *,
+    config: str = "all",
+    subsets: Sequence[str] | None = None,
+    limit: int | None = None,
+    backend: str = "transformers",
+    batch_size: int = 8,
+    max_new_tokens: int = 1024,
+    extraction: str = "strict",
+    probabilities: bool = False,
+    image_size: int | None = DEFAULT_IMAGE_SIZE,
+    reasoning: bool = True,
+    overwrite: bool = False,
+    bootstrap: int = 1000,
+    engine: Any = None,
+) -> dict[str, Any] | None:
     """Evaluate ``model`` on ``benchmark``; returns the metrics (on rank 0; None on other ranks)."""
     from unifer.inference import load_engine
     from unifer.metrics.reports import write_report
@@ -158,8 +228,15 @@ def evaluate_model(model: str, benchmark: str, output_dir: str | Path, *, config
 
     output_dir = Path(output_dir)
     rank, world, state = _shard()
-    settings = run_settings(model, benchmark, backend=backend, max_new_tokens=max_new_tokens,
-                            image_size=image_size, reasoning=reasoning, probabilities=probabilities)
+    settings = run_settings(
+        model,
+        benchmark,
+        backend=backend,
+        max_new_tokens=max_new_tokens,
+        image_size=image_size,
+        reasoning=reasoning,
+        probabilities=probabilities,
+    )
     if rank == 0:
         start_run(output_dir, settings, overwrite)
     if state is not None:
@@ -176,14 +253,33 @@ def evaluate_model(model: str, benchmark: str, output_dir: str | Path, *, config
     todo = [i for i in range(rank, len(dataset), world) if ids[i] not in done]
     if todo:
         engine = engine or load_engine(backend, model)
-        generate_missing(engine, dataset, golds, target, todo, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                         image_size=image_size, reasoning=reasoning, probabilities=probabilities)
+        generate_missing(
+            engine,
+            dataset,
+            golds,
+            target,
+            todo,
+            batch_size=batch_size,
+            max_new_tokens=max_new_tokens,
+            image_size=image_size,
+            reasoning=reasoning,
+            probabilities=probabilities,
+        )
     if state is not None:
         state.wait_for_everyone()
     if rank != 0:
         return None
     predictions = merge_predictions(output_dir, ids)
     result = score(**load_predictions(predictions), extraction=extraction, bootstrap=bootstrap)
-    write_report(result, output_dir, config={**settings, "extraction": extraction, "items": len(dataset),
-                                             "config": config, "subsets": list(subsets or [])})
+    write_report(
+        result,
+        output_dir,
+        config={
+            **settings,
+            "extraction": extraction,
+            "items": len(dataset),
+            "config": config,
+            "subsets": list(subsets or []),
+        },
+    )
     return result

@@ -4,6 +4,7 @@ Every face goes through :func:`prepare_image`, so the model sees the same pixels
 RGB (FERPlus is grayscale, PNGs may carry alpha, JPEGs may be CMYK), resized to ``size``×``size`` (224 by
 default, as UniFER-7B was trained).
 """
+
 from __future__ import annotations
 
 import io
@@ -30,8 +31,9 @@ def load_image(source: Any, *, name: str = "image") -> Image.Image:
     try:
         image = _open(source)
         if image.width * image.height > MAX_PIXELS:
-            raise ImageInputError(f"{name}: {image.width}×{image.height} is larger than {MAX_PIXELS:,} pixels; "
-                                  "downscale it first.")
+            raise ImageInputError(
+                f"{name}: {image.width}×{image.height} is larger than {MAX_PIXELS:,} pixels; downscale it first."
+            )
         image.load()
     except ImageInputError:
         raise
@@ -40,8 +42,10 @@ def load_image(source: Any, *, name: str = "image") -> Image.Image:
     except Image.DecompressionBombError:
         raise ImageInputError(f"{name}: larger than {MAX_PIXELS:,} pixels; downscale it first.") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise ImageInputError(f"{name}: not a readable image ({type(err).__name__}: {err}). "
-                              "Give a PNG/JPEG/WebP file, bytes, a PIL image or an HxW(xC) uint8 array.") from None
+        raise ImageInputError(
+            f"{name}: not a readable image ({type(err).__name__}: {err}). "
+            "Give a PNG/JPEG/WebP file, bytes, a PIL image or an HxW(xC) uint8 array."
+        ) from None
     return image
 
 
@@ -85,6 +89,8 @@ def prepare_image(source: Any, size: int | None = DEFAULT_IMAGE_SIZE, *, name: s
         return image if image.size == (size, size) else image.resize((size, size), Image.Resampling.BICUBIC)
     if min(image.size) < MIN_SIDE:
         scale = MIN_SIDE / min(image.size)
-        image = image.resize((max(MIN_SIDE, round(image.width * scale)), max(MIN_SIDE, round(image.height * scale))),
-                             Image.Resampling.BICUBIC)
+        image = image.resize(
+            (max(MIN_SIDE, round(image.width * scale)), max(MIN_SIDE, round(image.height * scale))),
+            Image.Resampling.BICUBIC,
+        )
     return image

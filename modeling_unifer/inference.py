@@ -9,13 +9,15 @@ imported only when asked for, so nothing here needs vLLM).
 This file doubles as Hub remote code (a saved model's ``predict`` runs it where ``unifer`` is not installed), and
 remote code can only import sibling files relatively: hence one flat module with relative imports.
 """
+
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from threading import Thread
-from typing import Any, Iterator, Protocol, Sequence
+from typing import Any, Protocol
 
 import torch
 
@@ -86,39 +88,60 @@ class Engine(Protocol):
 
     name: str
 
-    def generate_batches(self, requests: Sequence[FERRequest], *, batch_size: int, max_new_tokens: int,
-                         **sampling: Any) -> Iterator[list[tuple[int, Generation]]]:
+    def generate_batches(
+        self, requests: Sequence[FERRequest], *, batch_size: int, max_new_tokens: int, **sampling: Any
+    ) -> Iterator[list[tuple[int, Generation]]]:
         """Yield ``[(request index, Generation), …]`` as batches finish (in any order of requests)."""
 
     def score_candidates(self, requests: Sequence[FERRequest], responses: Sequence[str]) -> list[dict[str, float]]:
         """Each request's candidate probabilities as the answer that follows its response's reasoning."""
 
 
-def make_requests(images: Sequence[Any], candidate_labels: Sequence[str], *, reasoning: bool = True,
-                  image_size: int | None = DEFAULT_IMAGE_SIZE, system: str | None = None,
-                  names: Sequence[str] | None = None) -> list[FERRequest]:
+def make_requests(
+    images: Sequence[Any],
+    candidate_labels: Sequence[str],
+    *,
+    reasoning: bool = True,
+    image_size: int | None = DEFAULT_IMAGE_SIZE,
+    system: str | None = None,
+    names: Sequence[str] | None = None,
+) -> list[FERRequest]:
     """Prepare images (naming the failing item on bad input) and pair them with the question."""
     candidates = validate_candidates(candidate_labels)
     names = names or [f"image {i}" for i in range(len(images))]
-    return [FERRequest(prepare_image(image, image_size, name=name), candidates, reasoning, system)
-            for image, name in zip(images, names)]
+    return [
+        FERRequest(prepare_image(image, image_size, name=name), candidates, reasoning, system)
+        for image, name in zip(images, names)
+    ]
 
 
-def to_prediction(request: FERRequest, text: str, probabilities: dict[str, float] | None = None,
-                  generation: Generation | None = None) -> FERPrediction:
+def to_prediction(
+    request: FERRequest, text: str, probabilities: dict[str, float] | None = None, generation: Generation | None = None
+) -> FERPrediction:
     """Parse one response (the only place responses are parsed at inference time)."""
     label = extract_label(text, request.candidate_labels)
     parsed = parse(text)
-    return FERPrediction(label=label, canonical_label=normalize(label) if label else None,
-                         reasoning=parsed.think, raw_text=text, well_formed=parsed.well_formed,
-                         probabilities=probabilities or {},
-                         num_tokens=generation.num_tokens if generation else None,
-                         seconds=generation.seconds if generation else None)
+    return FERPrediction(
+        label=label,
+        canonical_label=normalize(label) if label else None,
+        reasoning=parsed.think,
+        raw_text=text,
+        well_formed=parsed.well_formed,
+        probabilities=probabilities or {},
+        num_tokens=generation.num_tokens if generation else None,
+        seconds=generation.seconds if generation else None,
+    )
 
 
-def generate_predictions(engine: Engine, requests: Sequence[FERRequest], *, batch_size: int = 8,
-                         max_new_tokens: int | None = None, probabilities: bool = False,
-                         **sampling: Any) -> Iterator[list[tuple[int, FERPrediction]]]:
+def generate_predictions(
+    engine: Engine,
+    requests: Sequence[FERRequest],
+    *,
+    batch_size: int = 8,
+    max_new_tokens: int | None = None,
+    probabilities: bool = False,
+    **sampling: Any,
+) -> Iterator[list[tuple[int, FERPrediction]]]:
     """Generate, parse and (optionally) score every candidate, batch by batch: ``[(request index, prediction)]``.
 
     Batches come as the engine finishes them, so a caller can write each one to disk before the next starts."""
@@ -126,31 +149,43 @@ def generate_predictions(engine: Engine, requests: Sequence[FERRequest], *, batc
         raise ValueError(f"batch_size must be at least 1 (got {batch_size}).")
     reasoning = all(request.reasoning for request in requests)
     max_new_tokens = max_new_tokens or DEFAULT_MAX_NEW_TOKENS[reasoning]
-    for batch in engine.generate_batches(requests, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                                         **sampling):
+    for batch in engine.generate_batches(requests, batch_size=batch_size, max_new_tokens=max_new_tokens, **sampling):
         texts = [generation.text for _, generation in batch]
-        scores = (engine.score_candidates([requests[i] for i, _ in batch], texts) if probabilities
-                  else [None] * len(batch))
-        yield [(i, to_prediction(requests[i], generation.text, probs, generation))
-               for (i, generation), probs in zip(batch, scores)]
+        scores = (
+            engine.score_candidates([requests[i] for i, _ in batch], texts) if probabilities else [None] * len(batch)
+        )
+        yield [
+            (i, to_prediction(requests[i], generation.text, probs, generation))
+            for (i, generation), probs in zip(batch, scores)
+        ]
 
 
-def predict_with_engine(engine: Engine, images: Sequence[Any], candidate_labels: Sequence[str], *,
-                        reasoning: bool = True, batch_size: int = 8, max_new_tokens: int | None = None,
-                        image_size: int | None = DEFAULT_IMAGE_SIZE, probabilities: bool = True,
-                        system: str | None = None) -> list[FERPrediction]:
+def predict_with_engine(
+    engine: Engine,
+    images: Sequence[Any],
+    candidate_labels: Sequence[str],
+    *,
+    reasoning: bool = True,
+    batch_size: int = 8,
+    max_new_tokens: int | None = None,
+    image_size: int | None = DEFAULT_IMAGE_SIZE,
+    probabilities: bool = True,
+    system: str | None = None,
+) -> list[FERPrediction]:
     """Predictions for ``images`` in their order (see :func:`generate_predictions`)."""
     requests = make_requests(images, candidate_labels, reasoning=reasoning, image_size=image_size, system=system)
     results: list[FERPrediction | None] = [None] * len(requests)
-    for batch in generate_predictions(engine, requests, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                                      probabilities=probabilities):
+    for batch in generate_predictions(
+        engine, requests, batch_size=batch_size, max_new_tokens=max_new_tokens, probabilities=probabilities
+    ):
         for i, prediction in batch:
             results[i] = prediction
     return results  # type: ignore[return-value]
 
 
-def stream_prediction(engine: Any, request: FERRequest, *, max_new_tokens: int | None = None,
-                      probabilities: bool = True) -> Iterator[tuple[str, FERPrediction | None]]:
+def stream_prediction(
+    engine: Any, request: FERRequest, *, max_new_tokens: int | None = None, probabilities: bool = True
+) -> Iterator[tuple[str, FERPrediction | None]]:
     """Yield ``(text so far, None)`` while the response grows, then ``(text, prediction)`` once it is complete.
 
     ``engine`` must stream (``engine.stream(request, max_new_tokens)``, as ``TransformersEngine`` does)."""
@@ -170,20 +205,31 @@ class TransformersEngine:
 
     name = "transformers"
 
-    def __init__(self, model: Any, processor: Any = None, *, dtype: torch.dtype | None = None,
-                 device_map: str | dict | None = None, attn_implementation: str = "sdpa",
-                 trust_remote_code: bool = False):
+    def __init__(
+        self,
+        model: Any,
+        processor: Any = None,
+        *,
+        dtype: torch.dtype | None = None,
+        device_map: str | dict | None = None,
+        attn_implementation: str = "sdpa",
+        trust_remote_code: bool = False,
+    ):
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
             cuda = torch.cuda.is_available()
             model = AutoModelForImageTextToText.from_pretrained(
-                model, dtype=dtype or (torch.bfloat16 if cuda else torch.float32),
+                model,
+                dtype=dtype or (torch.bfloat16 if cuda else torch.float32),
                 device_map=device_map or ("auto" if cuda else None),
-                attn_implementation=attn_implementation, trust_remote_code=trust_remote_code)
+                attn_implementation=attn_implementation,
+                trust_remote_code=trust_remote_code,
+            )
         self.model = model.eval()
-        self.processor = processor or AutoProcessor.from_pretrained(model.name_or_path,
-                                                                    trust_remote_code=trust_remote_code)
+        self.processor = processor or AutoProcessor.from_pretrained(
+            model.name_or_path, trust_remote_code=trust_remote_code
+        )
         self.processor.tokenizer.padding_side = "left"
 
     @property
@@ -197,8 +243,9 @@ class TransformersEngine:
         inputs = self.processor(text=texts, images=images, padding=True, return_tensors="pt")
         return inputs.to(self.model.device)
 
-    def generate_batches(self, requests: Sequence[FERRequest], *, batch_size: int = 8,
-                         max_new_tokens: int = 1024, **generate_kwargs) -> Iterator[list[tuple[int, Generation]]]:
+    def generate_batches(
+        self, requests: Sequence[FERRequest], *, batch_size: int = 8, max_new_tokens: int = 1024, **generate_kwargs
+    ) -> Iterator[list[tuple[int, Generation]]]:
         """Yield ``[(request index, Generation), …]`` batch by batch; longest prompts first, so similar lengths
         share a batch (less padding) and an out-of-memory error shows at the start, not after an hour."""
         texts = [self.prompt_text(request) for request in requests]
@@ -209,12 +256,12 @@ class TransformersEngine:
             # Greedy: clear the checkpoint's sampling defaults so transformers does not warn about them.
             settings.update(temperature=None, top_p=None, top_k=None)
         for start in range(0, len(order), batch_size):
-            batch = order[start:start + batch_size]
+            batch = order[start : start + batch_size]
             started = time.perf_counter()
             inputs = self._encode([texts[i] for i in batch], [requests[i].image for i in batch])
             with torch.inference_mode():
                 output = self.model.generate(**inputs, **settings)
-            new_tokens = output[:, inputs["input_ids"].shape[1]:]
+            new_tokens = output[:, inputs["input_ids"].shape[1] :]
             decoded = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
             counts = (new_tokens != self.tokenizer.pad_token_id).sum(dim=1).tolist()
             seconds = (time.perf_counter() - started) / len(batch)
@@ -226,7 +273,6 @@ class TransformersEngine:
             for i, generation in batch:
                 results[i] = generation
         return results  # type: ignore[return-value]
-
 
     def stream(self, request: FERRequest, max_new_tokens: int) -> Iterator[str]:
         """Yield the response as it grows, token by token: ``generate`` runs in a thread feeding a text streamer.
@@ -240,8 +286,15 @@ class TransformersEngine:
         def generate() -> None:
             try:
                 with torch.inference_mode():  # thread-local: must be entered in the generating thread
-                    self.model.generate(**inputs, streamer=streamer, max_new_tokens=max_new_tokens, do_sample=False,
-                                        temperature=None, top_p=None, top_k=None)
+                    self.model.generate(
+                        **inputs,
+                        streamer=streamer,
+                        max_new_tokens=max_new_tokens,
+                        do_sample=False,
+                        temperature=None,
+                        top_p=None,
+                        top_k=None,
+                    )
             except Exception as err:  # re-raised in the caller; ending the stream keeps it from waiting forever
                 failures.append(err)
                 streamer.end()
@@ -268,14 +321,15 @@ class TransformersEngine:
         for request, response in zip(requests, responses):
             prefix = self.prompt_text(request) + text_before_answer(response)
             labels = request.candidate_labels
-            logprobs = self._continuation_logprobs([prefix] * len(labels),
-                                                   [f"<answer>{label}</answer>" for label in labels],
-                                                   [request.image] * len(labels))
+            logprobs = self._continuation_logprobs(
+                [prefix] * len(labels),
+                [f"<answer>{label}</answer>" for label in labels],
+                [request.image] * len(labels),
+            )
             results.append(softmax(dict(zip(labels, logprobs))))
         return results
 
-    def _continuation_logprobs(self, prefixes: list[str], continuations: list[str],
-                               images: list[Any]) -> list[float]:
+    def _continuation_logprobs(self, prefixes: list[str], continuations: list[str], images: list[Any]) -> list[float]:
         # The prefix is tokenised with its image; the continuation's ids are appended as they are, so every
         # candidate of an item is scored after the very same prefix tokens.
         encoded = self._encode(prefixes, images)
@@ -288,13 +342,16 @@ class TransformersEngine:
         input_ids = torch.tensor([[pad] * (width - len(s)) + s for s in sequences], device=device)
         attention_mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in sequences], device=device)
         with torch.inference_mode():
-            logits = self.model(input_ids=input_ids, attention_mask=attention_mask,
-                                pixel_values=encoded["pixel_values"].to(self.model.dtype),
-                                image_grid_thw=encoded["image_grid_thw"]).logits.float()
+            logits = self.model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                pixel_values=encoded["pixel_values"].to(self.model.dtype),
+                image_grid_thw=encoded["image_grid_thw"],
+            ).logits.float()
         logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
         targets = input_ids[:, 1:]
         token_logprobs = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-        return [token_logprobs[row, width - 1 - len(tail):].sum().item() for row, tail in enumerate(tails)]
+        return [token_logprobs[row, width - 1 - len(tail) :].sum().item() for row, tail in enumerate(tails)]
 
 
 def softmax(logprobs: dict[str, float]) -> dict[str, float]:
@@ -322,8 +379,15 @@ def load_engine(name: str, model: Any, **kwargs: Any) -> Engine:
     return getattr(importlib.import_module(module_name), class_name)(model, **kwargs)
 
 
-def predict(model: Any, images: Sequence[Any] | Any, candidate_labels: Sequence[str] | None = None, *,
-            processor: Any = None, backend: str = "transformers", **kwargs: Any) -> list[FERPrediction]:
+def predict(
+    model: Any,
+    images: Sequence[Any] | Any,
+    candidate_labels: Sequence[str] | None = None,
+    *,
+    processor: Any = None,
+    backend: str = "transformers",
+    **kwargs: Any,
+) -> list[FERPrediction]:
     """Predict the expression of one or more faces with a model (a loaded model or a path / Hub id).
 
     ``images``: PIL images, paths, bytes or numpy arrays (a single one is accepted too).

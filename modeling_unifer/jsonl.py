@@ -8,13 +8,15 @@ interruption: reading stops with an error naming the file and line, since silent
 Appends are flushed and fsynced record batch by record batch, so a run killed at any moment (SIGKILL included)
 keeps everything it reported as written.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +46,10 @@ def iter_records(path: str | Path, *, repair: bool = False) -> Iterator[dict[str
     good_bytes, torn = 0, None
     for number, raw, record in iter_lines(path):
         if torn is not None and raw.strip():
-            raise ValueError(f"{path}: line {torn} is not a JSON record, and lines follow it, so it is damage, not "
-                             "an interrupted write. Fix or delete that line, then run again.")
+            raise ValueError(
+                f"{path}: line {torn} is not a JSON record, and lines follow it, so it is damage, not "
+                "an interrupted write. Fix or delete that line, then run again."
+            )
         if record is None and raw.strip():
             torn = number
             continue
@@ -53,8 +57,9 @@ def iter_records(path: str | Path, *, repair: bool = False) -> Iterator[dict[str
             yield record
         good_bytes += len(raw)
     if torn is not None:
-        logger.warning("%s: skipped the torn last line %d (an interrupted write)%s.", path, torn,
-                       "; cut it off" if repair else "")
+        logger.warning(
+            "%s: skipped the torn last line %d (an interrupted write)%s.", path, torn, "; cut it off" if repair else ""
+        )
         if repair:
             with path.open("r+b") as handle:
                 handle.truncate(good_bytes)
@@ -108,8 +113,9 @@ class Ledger:
         self.close()
 
 
-def check_run_settings(folder: str | Path, settings: dict[str, Any], *, file_name: str, what: str,
-                       option: str) -> None:
+def check_run_settings(
+    folder: str | Path, settings: dict[str, Any], *, file_name: str, what: str, option: str
+) -> None:
     """Refuse to resume into ``folder`` when its ``file_name`` records other ``settings``: results made under two
     settings would mix. A new folder gets the settings file. ``what`` names the results (in the message) and
     ``option`` the flag that picks another folder."""
@@ -120,8 +126,10 @@ def check_run_settings(folder: str | Path, settings: dict[str, Any], *, file_nam
         changed = {key: (before.get(key), value) for key, value in settings.items() if before.get(key) != value}
         if changed:
             detail = "; ".join(f"{key}: {old!r} -> {new!r}" for key, (old, new) in changed.items())
-            raise ValueError(f"{folder} holds {what} made with other settings ({detail}). Resume with the same "
-                             f"settings, or use another {option}.")
+            raise ValueError(
+                f"{folder} holds {what} made with other settings ({detail}). Resume with the same "
+                f"settings, or use another {option}."
+            )
         return
     folder.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")

@@ -3,14 +3,22 @@
 This module is data plus three small lookups. Every other part of UniFER (prompts, answer parsing, metric,
 rewards, data builders, model, Space) reads label names from here, so a label set is written down exactly once.
 """
+
 from __future__ import annotations
 
 import unicodedata
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 #: The eight canonical emotions, in AffectNet's order (the superset of every FERBench subset).
 CANONICAL_EMOTIONS: tuple[str, ...] = (
-    "neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger", "contempt",
+    "neutral",
+    "happiness",
+    "sadness",
+    "surprise",
+    "fear",
+    "disgust",
+    "anger",
+    "contempt",
 )
 
 #: FERBench subsets in the paper's order, each with its candidate labels in the official prompt order.
@@ -29,31 +37,84 @@ SUBSET_SIZES: dict[str, int] = {"rafdb": 3068, "ferplus": 3573, "affectnet": 400
 ALIASES: dict[str, str] = {
     **{name: name for name in CANONICAL_EMOTIONS},
     # happiness
-    "happy": "happiness", "joy": "happiness", "joyful": "happiness", "joyous": "happiness",
-    "smiling": "happiness", "smile": "happiness", "cheerful": "happiness", "glad": "happiness",
-    "delighted": "happiness", "pleased": "happiness", "elated": "happiness", "content": "happiness",
+    "happy": "happiness",
+    "joy": "happiness",
+    "joyful": "happiness",
+    "joyous": "happiness",
+    "smiling": "happiness",
+    "smile": "happiness",
+    "cheerful": "happiness",
+    "glad": "happiness",
+    "delighted": "happiness",
+    "pleased": "happiness",
+    "elated": "happiness",
+    "content": "happiness",
     # sadness
-    "sad": "sadness", "sorrow": "sadness", "sorrowful": "sadness", "unhappy": "sadness",
-    "unhappiness": "sadness", "grief": "sadness", "grieving": "sadness", "melancholy": "sadness",
-    "downcast": "sadness", "depressed": "sadness", "crying": "sadness",
+    "sad": "sadness",
+    "sorrow": "sadness",
+    "sorrowful": "sadness",
+    "unhappy": "sadness",
+    "unhappiness": "sadness",
+    "grief": "sadness",
+    "grieving": "sadness",
+    "melancholy": "sadness",
+    "downcast": "sadness",
+    "depressed": "sadness",
+    "crying": "sadness",
     # anger
-    "angry": "anger", "mad": "anger", "rage": "anger", "furious": "anger", "fury": "anger",
-    "irritated": "anger", "annoyed": "anger", "annoyance": "anger", "irritation": "anger",
+    "angry": "anger",
+    "mad": "anger",
+    "rage": "anger",
+    "furious": "anger",
+    "fury": "anger",
+    "irritated": "anger",
+    "annoyed": "anger",
+    "annoyance": "anger",
+    "irritation": "anger",
     # surprise
-    "surprised": "surprise", "shock": "surprise", "shocked": "surprise", "astonishment": "surprise",
-    "astonished": "surprise", "amazed": "surprise", "amazement": "surprise", "startled": "surprise",
+    "surprised": "surprise",
+    "shock": "surprise",
+    "shocked": "surprise",
+    "astonishment": "surprise",
+    "astonished": "surprise",
+    "amazed": "surprise",
+    "amazement": "surprise",
+    "startled": "surprise",
     # fear
-    "afraid": "fear", "scared": "fear", "terror": "fear", "terrified": "fear", "fright": "fear",
-    "frightened": "fear", "fearful": "fear", "anxious": "fear", "anxiety": "fear", "panic": "fear",
+    "afraid": "fear",
+    "scared": "fear",
+    "terror": "fear",
+    "terrified": "fear",
+    "fright": "fear",
+    "frightened": "fear",
+    "fearful": "fear",
+    "anxious": "fear",
+    "anxiety": "fear",
+    "panic": "fear",
     # disgust
-    "disgusted": "disgust", "revulsion": "disgust", "repulsion": "disgust", "repulsed": "disgust",
-    "revolted": "disgust", "aversion": "disgust",
+    "disgusted": "disgust",
+    "revulsion": "disgust",
+    "repulsion": "disgust",
+    "repulsed": "disgust",
+    "revolted": "disgust",
+    "aversion": "disgust",
     # contempt
-    "scorn": "contempt", "disdain": "contempt", "contemptuous": "contempt", "scornful": "contempt",
-    "disdainful": "contempt", "sneer": "contempt", "sneering": "contempt", "smirk": "contempt",
+    "scorn": "contempt",
+    "disdain": "contempt",
+    "contemptuous": "contempt",
+    "scornful": "contempt",
+    "disdainful": "contempt",
+    "sneer": "contempt",
+    "sneering": "contempt",
+    "smirk": "contempt",
     # neutral
-    "calm": "neutral", "expressionless": "neutral", "blank": "neutral", "no expression": "neutral",
-    "neutral expression": "neutral", "impassive": "neutral", "normal": "neutral",
+    "calm": "neutral",
+    "expressionless": "neutral",
+    "blank": "neutral",
+    "no expression": "neutral",
+    "neutral expression": "neutral",
+    "impassive": "neutral",
+    "normal": "neutral",
 }
 
 #: The official evaluator's fallback synonym tables, per subset, in the order the scripts walk them.
@@ -164,13 +225,16 @@ def validate_candidates(candidates: Sequence[str]) -> tuple[str, ...]:
     """Check a candidate list: non-empty, every name known, no emotion listed twice."""
     candidates = tuple(candidates)
     if not candidates:
-        raise ValueError("The candidate label list is empty; give at least one emotion, e.g. "
-                         f"{', '.join(CANONICAL_EMOTIONS)}.")
+        raise ValueError(
+            f"The candidate label list is empty; give at least one emotion, e.g. {', '.join(CANONICAL_EMOTIONS)}."
+        )
     seen: dict[str, str] = {}
     for candidate in candidates:
         canonical = normalize(candidate)
         if canonical in seen:
-            raise ValueError(f"Candidates {seen[canonical]!r} and {candidate!r} name the same emotion "
-                             f"({canonical}); list each emotion once.")
+            raise ValueError(
+                f"Candidates {seen[canonical]!r} and {candidate!r} name the same emotion "
+                f"({canonical}); list each emotion once."
+            )
         seen[canonical] = candidate
     return candidates

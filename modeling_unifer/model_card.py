@@ -1,7 +1,7 @@
 """``unifer card``: a Hub model card (README.md) with FERBench results from ``unifer eval``'s metrics.json."""
+
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,19 @@ def eval_results(metrics: dict[str, Any], dataset: str = DATASETS[0]) -> list:
         config = "all" if name == "overall" else name
         for metric, key in (("accuracy", "accuracy"), ("uar", "uar"), ("f1", "macro_f1")):
             if figures.get(key) is not None:
-                results.append(EvalResult(
-                    task_type="image-text-to-text", task_name="Facial expression recognition",
-                    dataset_type=dataset, dataset_name=f"FERBench ({config})", dataset_config=config,
-                    dataset_split="test", metric_type=metric, metric_name=f"{metric} ({metrics['extraction']})",
-                    metric_value=round(float(figures[key]), 4)))
+                results.append(
+                    EvalResult(
+                        task_type="image-text-to-text",
+                        task_name="Facial expression recognition",
+                        dataset_type=dataset,
+                        dataset_name=f"FERBench ({config})",
+                        dataset_config=config,
+                        dataset_split="test",
+                        metric_type=metric,
+                        metric_name=f"{metric} ({metrics['extraction']})",
+                        metric_value=round(float(figures[key]), 4),
+                    )
+                )
     return results
 
 
@@ -33,25 +41,46 @@ def _results_table(metrics: dict[str, Any]) -> str:
 
     rows = ["| subset | items | accuracy | UAR | macro-F1 |", "|---|---|---|---|---|"]
     for name, f in summary_rows(metrics):
-        rows.append(f"| {name} | {f.get('n', f.get('valid'))} | {f['accuracy']:.4f} | {f.get('uar', float('nan')):.4f}"
-                    f" | {f.get('macro_f1', float('nan')):.4f} |")
+        rows.append(
+            f"| {name} | {f.get('n', f.get('valid'))} | {f['accuracy']:.4f} | {f.get('uar', float('nan')):.4f}"
+            f" | {f.get('macro_f1', float('nan')):.4f} |"
+        )
     return "\n".join(rows)
 
 
-def build_card(model_dir: str | Path, metrics: dict[str, Any] | None, *, model_name: str | None = None,
-               base_model: str = DEFAULT_BASE_MODEL, license: str = "apache-2.0", synthetic: bool = False):
+def build_card(
+    model_dir: str | Path,
+    metrics: dict[str, Any] | None,
+    *,
+    model_name: str | None = None,
+    base_model: str = DEFAULT_BASE_MODEL,
+    license: str = "apache-2.0",
+    synthetic: bool = False,
+):
     """A ``huggingface_hub.ModelCard`` for a UniFER model folder."""
     from huggingface_hub import ModelCard, ModelCardData
 
     name = model_name or Path(model_dir).name
     data = ModelCardData(
-        language="en", license=license, library_name="transformers", pipeline_tag="image-text-to-text",
-        base_model=base_model, datasets=DATASETS, tags=["facial-expression-recognition", "unifer", "qwen2.5-vl"],
-        model_name=name, eval_results=eval_results(metrics) if metrics else None)
-    warning = ("\n> **Synthetic demo model.** Trained on SynFER cartoon faces by `unifer quickstart`; its figures "
-               "are on synthetic data and say nothing about real facial expression recognition.\n" if synthetic else "")
-    results = (f"## FERBench results ({metrics['extraction']} extraction)\n\n{_results_table(metrics)}\n"
-               if metrics else "")
+        language="en",
+        license=license,
+        library_name="transformers",
+        pipeline_tag="image-text-to-text",
+        base_model=base_model,
+        datasets=DATASETS,
+        tags=["facial-expression-recognition", "unifer", "qwen2.5-vl"],
+        model_name=name,
+        eval_results=eval_results(metrics) if metrics else None,
+    )
+    warning = (
+        "\n> **Synthetic demo model.** Trained on SynFER cartoon faces by `unifer quickstart`; its figures "
+        "are on synthetic data and say nothing about real facial expression recognition.\n"
+        if synthetic
+        else ""
+    )
+    results = (
+        f"## FERBench results ({metrics['extraction']} extraction)\n\n{_results_table(metrics)}\n" if metrics else ""
+    )
     body = f"""
 # {name}
 {warning}

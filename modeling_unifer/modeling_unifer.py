@@ -7,8 +7,16 @@ so a saved UniFER folder loads with ``trust_remote_code=True`` even where ``unif
 UniFER-7B as published is a plain Qwen2.5-VL checkpoint: it loads into these classes, and UniFER checkpoints
 load into the Qwen2.5-VL classes, because the modules and weight names are the same.
 """
-from transformers import (AutoConfig, AutoModel, AutoModelForImageTextToText, AutoProcessor, Qwen2_5_VLForConditionalGeneration,
-                          Qwen2_5_VLModel, Qwen2_5_VLProcessor)
+
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForImageTextToText,
+    AutoProcessor,
+    Qwen2_5_VLForConditionalGeneration,
+    Qwen2_5_VLModel,
+    Qwen2_5_VLProcessor,
+)
 from transformers.conversion_mapping import get_checkpoint_conversion_mapping, register_checkpoint_conversion_mapping
 
 from .configuration_unifer import UniFERConfig
@@ -43,8 +51,14 @@ class UniFERForConditionalGeneration(Qwen2_5_VLForConditionalGeneration):
         if not isinstance(images, (list, tuple)):
             images = [images]
         kwargs.setdefault("image_size", self.config.image_size)
-        return predict_with_engine(self._unifer_engine, images, candidate_labels or self.config.candidate_labels,
-                                   reasoning=reasoning, batch_size=batch_size, **kwargs)
+        return predict_with_engine(
+            self._unifer_engine,
+            images,
+            candidate_labels or self.config.candidate_labels,
+            reasoning=reasoning,
+            batch_size=batch_size,
+            **kwargs,
+        )
 
 
 def _register() -> None:
@@ -57,10 +71,13 @@ def _register() -> None:
     # exported by transformers (its only documentation is an experimental feature's example), and the public
     # alternative, `from_pretrained(key_mapping=…)`, would have to be passed by every caller, remote-code users
     # included: setup.py caps transformers below its next minor version for it.
-    for ours, theirs in ((UniFERForConditionalGeneration, Qwen2_5_VLForConditionalGeneration),
-                         (UniFERModel, Qwen2_5_VLModel)):
-        register_checkpoint_conversion_mapping(ours.__name__, get_checkpoint_conversion_mapping(theirs.__name__),
-                                               overwrite=True)
+    for ours, theirs in (
+        (UniFERForConditionalGeneration, Qwen2_5_VLForConditionalGeneration),
+        (UniFERModel, Qwen2_5_VLModel),
+    ):
+        register_checkpoint_conversion_mapping(
+            ours.__name__, get_checkpoint_conversion_mapping(theirs.__name__), overwrite=True
+        )
     UniFERConfig.register_for_auto_class()
     UniFERModel.register_for_auto_class("AutoModel")
     UniFERForConditionalGeneration.register_for_auto_class("AutoModelForImageTextToText")

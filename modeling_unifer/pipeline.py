@@ -9,6 +9,7 @@
 Scores are the candidate probabilities of :class:`unifer.inference.FERPrediction`, sorted high to low; every
 entry carries the model's reasoning and whether the answer was well formed.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -30,16 +31,24 @@ class FacialExpressionRecognitionPipeline(Pipeline):
     _load_tokenizer = False
 
     def _sanitize_parameters(self, candidate_labels=None, reasoning=None, max_new_tokens=None, image_size=None):
-        forward = {key: value for key, value in {"candidate_labels": candidate_labels, "reasoning": reasoning,
-                                                 "max_new_tokens": max_new_tokens,
-                                                 "image_size": image_size}.items() if value is not None}
+        forward = {
+            key: value
+            for key, value in {
+                "candidate_labels": candidate_labels,
+                "reasoning": reasoning,
+                "max_new_tokens": max_new_tokens,
+                "image_size": image_size,
+            }.items()
+            if value is not None
+        }
         return {}, forward, {}
 
     def preprocess(self, image: Any) -> dict[str, Any]:
         return {"image": image}
 
-    def _forward(self, inputs: dict[str, Any], candidate_labels=None, reasoning=True, max_new_tokens=None,
-                 image_size=None) -> dict[str, Any]:
+    def _forward(
+        self, inputs: dict[str, Any], candidate_labels=None, reasoning=True, max_new_tokens=None, image_size=None
+    ) -> dict[str, Any]:
         if getattr(self, "_engine", None) is None:
             processor = self.processor or AutoProcessor.from_pretrained(self.model.name_or_path)
             self._engine = TransformersEngine(self.model, processor)
@@ -48,16 +57,26 @@ class FacialExpressionRecognitionPipeline(Pipeline):
         if not candidates:
             raise ValueError("Give candidate_labels=[...]: this model's config names no default candidates.")
         size = image_size or getattr(config, "image_size", DEFAULT_IMAGE_SIZE)
-        [prediction] = predict_with_engine(self._engine, [inputs["image"]], candidates, reasoning=reasoning,
-                                           max_new_tokens=max_new_tokens, image_size=size, batch_size=1)
+        [prediction] = predict_with_engine(
+            self._engine,
+            [inputs["image"]],
+            candidates,
+            reasoning=reasoning,
+            max_new_tokens=max_new_tokens,
+            image_size=size,
+            batch_size=1,
+        )
         return {"prediction": prediction}
 
     def postprocess(self, outputs: dict[str, Any]) -> list[dict[str, Any]]:
         prediction = outputs["prediction"]
         ranked = sorted(prediction.probabilities.items(), key=lambda item: -item[1])
-        return [{"label": label, "score": score, "reasoning": prediction.reasoning,
-                 "well_formed": prediction.well_formed} for label, score in ranked]
+        return [
+            {"label": label, "score": score, "reasoning": prediction.reasoning, "well_formed": prediction.well_formed}
+            for label, score in ranked
+        ]
 
 
-PIPELINE_REGISTRY.register_pipeline(TASK, pipeline_class=FacialExpressionRecognitionPipeline,
-                                    pt_model=AutoModelForImageTextToText, type="multimodal")
+PIPELINE_REGISTRY.register_pipeline(
+    TASK, pipeline_class=FacialExpressionRecognitionPipeline, pt_model=AutoModelForImageTextToText, type="multimodal"
+)

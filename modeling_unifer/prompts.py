@@ -1,8 +1,10 @@
 """The FERBench question and the chat-message form that model, harness, trainers and Space all send."""
+
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .labels import validate_candidates
 
@@ -48,8 +50,9 @@ def candidates_in_question(question: str) -> tuple[str, ...]:
     return validate_candidates([name.strip() for name in match.group(1).split(",")])
 
 
-def chat_messages(image: Any, question: str, *, system: str | None = None,
-                  response: str | None = None) -> list[dict[str, Any]]:
+def chat_messages(
+    image: Any, question: str, *, system: str | None = None, response: str | None = None
+) -> list[dict[str, Any]]:
     """Messages in the transformers chat format: an optional system turn, a user turn holding the image and the
     question, and (for training data) the assistant's response.
 

@@ -7,6 +7,7 @@ trainers and CLI entry points the 7B recipes use (``unifer train sft|grpo``, tow
 ``unifer eval`` after each stage, and leaves a model folder the Space can serve. Everything it reports is measured
 on synthetic faces: it proves the pipeline learns, and says nothing about real facial expression recognition.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,10 @@ from typing import Any
 
 from unifer.data.synfer import SYNFER_EMOTIONS as EMOTIONS
 
-BANNER = ("NOTE: the quickstart trains a SMALL model FROM SCRATCH on SYNTHETIC cartoon faces (SynFER) to prove the "
-          "pipeline end to end. Its figures are on synthetic data and say nothing about real FER.")
+BANNER = (
+    "NOTE: the quickstart trains a SMALL model FROM SCRATCH on SYNTHETIC cartoon faces (SynFER) to prove the "
+    "pipeline end to end. Its figures are on synthetic data and say nothing about real FER."
+)
 
 
 @dataclass(frozen=True)
@@ -32,35 +35,101 @@ class Plan:
     image_size: int = 56
     # Small patches, full attention: a from-scratch tower learns SynFER far faster at patch 4 than 14; a third
     # block gives the per-token loss room to spread the expression across tokens (docs/quickstart.md).
-    architecture: dict[str, Any] = field(default_factory=lambda: dict(
-        hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-        patch_size=4, vision_depth=3, vision_hidden_size=64, vision_num_heads=4, vision_intermediate_size=128,
-        fullatt_block_indexes=[0, 1, 2]))
+    architecture: dict[str, Any] = field(
+        default_factory=lambda: dict(
+            hidden_size=128,
+            intermediate_size=256,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            patch_size=4,
+            vision_depth=3,
+            vision_hidden_size=64,
+            vision_num_heads=4,
+            vision_intermediate_size=128,
+            fullatt_block_indexes=[0, 1, 2],
+        )
+    )
     # Step counts leave room for this shared machine's speed drift under the 10-minute budget (docs/quickstart.md).
-    vision: dict[str, Any] = field(default_factory=lambda: dict(
-        max_steps=550, per_device_train_batch_size=32, learning_rate=1e-3, lr_scheduler_type="cosine",
-        warmup_steps=30, weight_decay=0.0, adam_beta2=0.95, token_loss_weight=4.0, token_loss_start=250))
-    sft: dict[str, Any] = field(default_factory=lambda: dict(
-        max_steps=280, per_device_train_batch_size=32, learning_rate=2e-3, lr_scheduler_type="cosine",
-        warmup_steps=20, weight_decay=0.0, adam_beta2=0.95, freeze_vision_tower=True))
+    vision: dict[str, Any] = field(
+        default_factory=lambda: dict(
+            max_steps=550,
+            per_device_train_batch_size=32,
+            learning_rate=1e-3,
+            lr_scheduler_type="cosine",
+            warmup_steps=30,
+            weight_decay=0.0,
+            adam_beta2=0.95,
+            token_loss_weight=4.0,
+            token_loss_start=250,
+        )
+    )
+    sft: dict[str, Any] = field(
+        default_factory=lambda: dict(
+            max_steps=280,
+            per_device_train_batch_size=32,
+            learning_rate=2e-3,
+            lr_scheduler_type="cosine",
+            warmup_steps=20,
+            weight_decay=0.0,
+            adam_beta2=0.95,
+            freeze_vision_tower=True,
+        )
+    )
     # Small, gentle steps: at lr 1e-4 ten GRPO steps of 2 prompts cost 0.13 accuracy (docs/quickstart.md).
-    grpo: dict[str, Any] = field(default_factory=lambda: dict(
-        max_steps=10, per_device_train_batch_size=16, num_generations=4, max_completion_length=96,
-        learning_rate=1e-5, beta=0.04, temperature=1.0, freeze_vision_tower=True))
+    grpo: dict[str, Any] = field(
+        default_factory=lambda: dict(
+            max_steps=10,
+            per_device_train_batch_size=16,
+            num_generations=4,
+            max_completion_length=96,
+            learning_rate=1e-5,
+            beta=0.04,
+            temperature=1.0,
+            freeze_vision_tower=True,
+        )
+    )
     max_new_tokens: int = 96
 
 
 #: The shortened run CI uses: every stage, fewer faces and steps. Stage 0 still learns well above chance and SFT
 #: still learns the answer format; tests/test_cli.py holds it to that (bars and their measurements there).
-FAST = Plan(train_per_class=200, test_per_class=20,
-            vision=dict(max_steps=150, per_device_train_batch_size=32, learning_rate=1e-3, lr_scheduler_type="cosine",
-                        warmup_steps=15, weight_decay=0.0, adam_beta2=0.95, token_loss_weight=1.0,
-                        token_loss_start=75),
-            sft=dict(max_steps=160, per_device_train_batch_size=16, learning_rate=3e-3, lr_scheduler_type="cosine",
-                     warmup_steps=10, weight_decay=0.0, adam_beta2=0.95, freeze_vision_tower=True),
-            grpo=dict(max_steps=2, per_device_train_batch_size=4, num_generations=2, max_completion_length=32,
-                      learning_rate=1e-5, beta=0.04, temperature=1.0, freeze_vision_tower=True),
-            max_new_tokens=96)
+FAST = Plan(
+    train_per_class=200,
+    test_per_class=20,
+    vision=dict(
+        max_steps=150,
+        per_device_train_batch_size=32,
+        learning_rate=1e-3,
+        lr_scheduler_type="cosine",
+        warmup_steps=15,
+        weight_decay=0.0,
+        adam_beta2=0.95,
+        token_loss_weight=1.0,
+        token_loss_start=75,
+    ),
+    sft=dict(
+        max_steps=160,
+        per_device_train_batch_size=16,
+        learning_rate=3e-3,
+        lr_scheduler_type="cosine",
+        warmup_steps=10,
+        weight_decay=0.0,
+        adam_beta2=0.95,
+        freeze_vision_tower=True,
+    ),
+    grpo=dict(
+        max_steps=2,
+        per_device_train_batch_size=4,
+        num_generations=2,
+        max_completion_length=32,
+        learning_rate=1e-5,
+        beta=0.04,
+        temperature=1.0,
+        freeze_vision_tower=True,
+    ),
+    max_new_tokens=96,
+)
 
 
 def build_model(path: Path, plan: Plan, seed: int) -> Path:
@@ -74,16 +143,23 @@ def build_model(path: Path, plan: Plan, seed: int) -> Path:
 
     tokenizer = build_tokenizer()
     patch = plan.architecture.get("patch_size", PATCH_SIZE)
-    processor = build_processor(tokenizer, min_pixels=(patch * MERGE_SIZE) ** 2, max_pixels=plan.image_size ** 2,
-                                patch_size=patch)
-    config = UniFERConfig.from_dict({**tiny_config(tokenizer, **plan.architecture).to_dict(),
-                                     "candidate_labels": list(synfer_emotions(plan.emotions)),
-                                     "image_size": plan.image_size})
+    processor = build_processor(
+        tokenizer, min_pixels=(patch * MERGE_SIZE) ** 2, max_pixels=plan.image_size**2, patch_size=patch
+    )
+    config = UniFERConfig.from_dict(
+        {
+            **tiny_config(tokenizer, **plan.architecture).to_dict(),
+            "candidate_labels": list(synfer_emotions(plan.emotions)),
+            "image_size": plan.image_size,
+        }
+    )
     torch.manual_seed(seed)
     model = UniFERForConditionalGeneration(config)
-    model.generation_config.update(do_sample=False, eos_token_id=[tokenizer.convert_tokens_to_ids("<|im_end|>"),
-                                                                  tokenizer.pad_token_id],
-                                   pad_token_id=tokenizer.pad_token_id)
+    model.generation_config.update(
+        do_sample=False,
+        eos_token_id=[tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.pad_token_id],
+        pad_token_id=tokenizer.pad_token_id,
+    )
     model.save_pretrained(path)
     processor.save_pretrained(path)
     return path
@@ -104,8 +180,16 @@ def pretrain_vision(model: Path, data: Path, out: Path, plan: Plan, seed: int) -
     index = {emotion: i for i, emotion in enumerate(test.features["label"].names)}
     train = load_dataset(str(data), "rlvr", split="train")
     train = train.add_column("label", [index[solution] for solution in train["solution"]])
-    args = VisionPretrainingConfig(output_dir=str(out), seed=seed, image_size=plan.image_size, report_to="none",
-                                   save_strategy="no", logging_steps=50, dataloader_num_workers=0, **plan.vision)
+    args = VisionPretrainingConfig(
+        output_dir=str(out),
+        seed=seed,
+        image_size=plan.image_size,
+        report_to="none",
+        save_strategy="no",
+        logging_steps=50,
+        dataloader_num_workers=0,
+        **plan.vision,
+    )
     classifier = pretrain_vision_tower(network, processor.image_processor, train, len(plan.emotions), args)
     accuracy = probe_accuracy(classifier, processor.image_processor, test, plan.image_size)
     network.save_pretrained(out)
@@ -121,39 +205,65 @@ def train_stage(stage: str, model: Path, data: Path, out: Path, plan: Plan, seed
     recipe = Path(trainers.__file__).parent / "recipes" / f"{stage}_quickstart.yaml"
     settings = plan.sft if stage == "sft" else plan.grpo
     overrides = [f"--{key}={value}" for key, value in settings.items()]
-    train_main([stage, "--config", str(recipe), f"--model_name_or_path={model}", f"--dataset_name={data}",
-                f"--dataset_config={'cot' if stage == 'sft' else 'rlvr'}", f"--output_dir={out}",
-                f"--image_size={plan.image_size}", f"--seed={seed}", *overrides])
+    train_main(
+        [
+            stage,
+            "--config",
+            str(recipe),
+            f"--model_name_or_path={model}",
+            f"--dataset_name={data}",
+            f"--dataset_config={'cot' if stage == 'sft' else 'rlvr'}",
+            f"--output_dir={out}",
+            f"--image_size={plan.image_size}",
+            f"--seed={seed}",
+            *overrides,
+        ]
+    )
     return out
 
 
 def evaluate_stage(model: Path, data: Path, out: Path, plan: Plan) -> dict[str, Any]:
     from unifer.evaluation import evaluate_model
 
-    return evaluate_model(str(model), str(data), out, config="benchmark", batch_size=32, image_size=plan.image_size,
-                          max_new_tokens=plan.max_new_tokens, bootstrap=1000, overwrite=True)
+    return evaluate_model(
+        str(model),
+        str(data),
+        out,
+        config="benchmark",
+        batch_size=32,
+        image_size=plan.image_size,
+        max_new_tokens=plan.max_new_tokens,
+        bootstrap=1000,
+        overwrite=True,
+    )
 
 
 def table(rows: list[dict[str, Any]]) -> str:
     header = f"{'stage':<8} {'accuracy':>9} {'UAR':>7} {'well-formed':>12} {'unparsed':>9} {'time (s)':>9}"
     lines = [header, "-" * len(header)]
     for row in rows:
-        cells = [f"{row[key]:>{width}.3f}" if row.get(key) is not None else f"{'-':>{width}}"
-                 for key, width in (("accuracy", 9), ("uar", 7), ("well_formed_rate", 12), ("unparsed_rate", 9))]
+        cells = [
+            f"{row[key]:>{width}.3f}" if row.get(key) is not None else f"{'-':>{width}}"
+            for key, width in (("accuracy", 9), ("uar", 7), ("well_formed_rate", 12), ("unparsed_rate", 9))
+        ]
         lines.append(f"{row['stage']:<8} {' '.join(cells)} {row['seconds']:>9.1f}")
     return "\n".join(lines)
 
 
 def write_report(out: Path, rows: list[dict[str, Any]], plan: Plan, seed: int, total: float) -> None:
     plan_json = json.dumps(asdict(plan), indent=2)
-    token_term = (f" and, from step {plan.vision.get('token_loss_start', 0)}, the same classifier on every token "
-                  f"(weight {plan.vision['token_loss_weight']}), which spreads the expression across tokens for the "
-                  "language model to read" if plan.vision.get("token_loss_weight") else "")
+    token_term = (
+        f" and, from step {plan.vision.get('token_loss_start', 0)}, the same classifier on every token "
+        f"(weight {plan.vision['token_loss_weight']}), which spreads the expression across tokens for the "
+        "language model to read"
+        if plan.vision.get("token_loss_weight")
+        else ""
+    )
     text = f"""# UniFER quickstart report (SYNTHETIC data)
 
 {BANNER}
 
-Seed {seed}; {len(plan.emotions)} emotions ({', '.join(plan.emotions)}); chance accuracy
+Seed {seed}; {len(plan.emotions)} emotions ({", ".join(plan.emotions)}); chance accuracy
 {1 / len(plan.emotions):.3f}. Train faces: {plan.train_per_class} per emotion (SynFER stream {seed});
 held-out test faces: {plan.test_per_class} per emotion (stream {seed + 1}). Total wall time {total:.0f} s.
 
@@ -178,8 +288,9 @@ The final model is `final-model/` (loadable with `AutoModelForImageTextToText`; 
 ```
 """
     (out / "report.md").write_text(text)
-    (out / "quickstart.json").write_text(json.dumps({"seed": seed, "rows": rows, "plan": asdict(plan),
-                                                     "total_seconds": total}, indent=2))
+    (out / "quickstart.json").write_text(
+        json.dumps({"seed": seed, "rows": rows, "plan": asdict(plan), "total_seconds": total}, indent=2)
+    )
 
 
 def run_quickstart(out: Path, plan: Plan, seed: int = 0) -> list[dict[str, Any]]:
@@ -190,10 +301,19 @@ def run_quickstart(out: Path, plan: Plan, seed: int = 0) -> list[dict[str, Any]]
     out.mkdir(parents=True, exist_ok=True)
     data = out / "synfer"
     shutil.rmtree(data, ignore_errors=True)
-    build_synfer(data, n_per_class=plan.train_per_class, test_per_class=plan.test_per_class, seed=seed,
-                 size=plan.image_size, emotions=plan.emotions)
-    print(f"[{time.perf_counter() - started:5.0f}s] SynFER drawn: {plan.train_per_class}/{plan.test_per_class} "
-          f"faces per emotion (train/test)", flush=True)
+    build_synfer(
+        data,
+        n_per_class=plan.train_per_class,
+        test_per_class=plan.test_per_class,
+        seed=seed,
+        size=plan.image_size,
+        emotions=plan.emotions,
+    )
+    print(
+        f"[{time.perf_counter() - started:5.0f}s] SynFER drawn: {plan.train_per_class}/{plan.test_per_class} "
+        f"faces per emotion (train/test)",
+        flush=True,
+    )
     stage_start = time.perf_counter()
     model, probe = pretrain_vision(build_model(out / "model-init", plan, seed), data, out / "vision", plan, seed)
     rows = [{"stage": "vision", "seconds": time.perf_counter() - stage_start, "accuracy": probe}]
@@ -202,8 +322,13 @@ def run_quickstart(out: Path, plan: Plan, seed: int = 0) -> list[dict[str, Any]]
         stage_start = time.perf_counter()
         model = train_stage(stage, model, data, out / stage, plan, seed)
         result = evaluate_stage(model, data, out / f"eval-{stage}", plan)
-        rows.append({"stage": stage, "seconds": time.perf_counter() - stage_start,
-                     **{key: result[key] for key in ("accuracy", "uar", "well_formed_rate", "unparsed_rate")}})
+        rows.append(
+            {
+                "stage": stage,
+                "seconds": time.perf_counter() - stage_start,
+                **{key: result[key] for key in ("accuracy", "uar", "well_formed_rate", "unparsed_rate")},
+            }
+        )
         print(f"[{time.perf_counter() - started:5.0f}s] {stage}: accuracy {result['accuracy']:.3f}", flush=True)
     final = out / "final-model"
     shutil.rmtree(final, ignore_errors=True)

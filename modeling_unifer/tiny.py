@@ -32,7 +32,8 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from unifer.labels import CANONICAL_EMOTIONS, SUBSET_LABELS
 from unifer.prompts import DEFAULT_SYSTEM_PROMPT, QUESTION_TEMPLATE
@@ -101,9 +102,7 @@ _EMOTION_VARIANTS = ("angry", "happy", "sad", "surprised", "fearful", "disgusted
 
 
 # Qwen2 pre-tokenisation regex (kept identical so the tokenizer round-trips through Qwen2Tokenizer).
-_PRETOKENIZE_REGEX = (
-    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
-)
+_PRETOKENIZE_REGEX = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 
 # Image/vision geometry shared by the config and the processors.
 PATCH_SIZE = 14
@@ -322,8 +321,9 @@ def build_tokenizer(vocab_size: int = 1536):
     return tokenizer
 
 
-def build_processor(tokenizer=None, *, min_pixels: int = MIN_PIXELS, max_pixels: int = MAX_PIXELS,
-                    patch_size: int = PATCH_SIZE):
+def build_processor(
+    tokenizer=None, *, min_pixels: int = MIN_PIXELS, max_pixels: int = MAX_PIXELS, patch_size: int = PATCH_SIZE
+):
     """``Qwen2_5_VLProcessor`` = tiny tokenizer + Qwen2-VL image/video processors (``patch_size`` must match the
     model's vision config)."""
     from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
@@ -331,9 +331,7 @@ def build_processor(tokenizer=None, *, min_pixels: int = MIN_PIXELS, max_pixels:
     if tokenizer is None:
         tokenizer = build_tokenizer()
     geometry = dict(patch_size=patch_size, merge_size=MERGE_SIZE, temporal_patch_size=TEMPORAL_PATCH_SIZE)
-    image_processor = Qwen2VLImageProcessor(
-        size={"shortest_edge": min_pixels, "longest_edge": max_pixels}, **geometry
-    )
+    image_processor = Qwen2VLImageProcessor(size={"shortest_edge": min_pixels, "longest_edge": max_pixels}, **geometry)
     video_processor = Qwen2VLVideoProcessor(
         size={"shortest_edge": min_pixels, "longest_edge": max_pixels},
         cap_pixels_per_frame=True,

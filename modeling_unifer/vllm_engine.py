@@ -1,9 +1,11 @@
 """The vLLM engine: offline ``vllm.LLM`` with multi-modal prompts, same requests and results as the transformers
 engine. Tensor parallelism is vLLM's own; data parallelism runs one engine per GPU group in its own process."""
+
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from unifer.answers import text_before_answer
 from unifer.inference import FERRequest, Generation, softmax
@@ -20,16 +22,35 @@ class VLLMEngine:
 
     name = "vllm"
 
-    def __init__(self, model: str, *, tensor_parallel_size: int = 1, data_parallel_size: int = 1,
-                 gpu_memory_utilization: float = 0.9, max_model_len: int = 8192, dtype: str = "bfloat16",
-                 seed: int = 0, trust_remote_code: bool = False, processor: Any = None):
+    def __init__(
+        self,
+        model: str,
+        *,
+        tensor_parallel_size: int = 1,
+        data_parallel_size: int = 1,
+        gpu_memory_utilization: float = 0.9,
+        max_model_len: int = 8192,
+        dtype: str = "bfloat16",
+        seed: int = 0,
+        trust_remote_code: bool = False,
+        processor: Any = None,
+    ):
         from transformers import AutoProcessor
 
         self.model_path = str(model)
-        self.processor = processor or AutoProcessor.from_pretrained(self.model_path, trust_remote_code=trust_remote_code)
-        self.llm_kwargs = dict(model=self.model_path, tensor_parallel_size=tensor_parallel_size, dtype=dtype,
-                               gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
-                               seed=seed, limit_mm_per_prompt={"image": 1}, trust_remote_code=trust_remote_code)
+        self.processor = processor or AutoProcessor.from_pretrained(
+            self.model_path, trust_remote_code=trust_remote_code
+        )
+        self.llm_kwargs = dict(
+            model=self.model_path,
+            tensor_parallel_size=tensor_parallel_size,
+            dtype=dtype,
+            gpu_memory_utilization=gpu_memory_utilization,
+            max_model_len=max_model_len,
+            seed=seed,
+            limit_mm_per_prompt={"image": 1},
+            trust_remote_code=trust_remote_code,
+        )
         self.data_parallel_size = data_parallel_size
         self._llm = None
 
@@ -45,8 +66,9 @@ class VLLMEngine:
     def build_inputs(self, requests: Sequence[FERRequest]) -> list[dict[str, Any]]:
         return [build_vllm_input(self.prompt_text(r), r.image) for r in requests]
 
-    def generate_batches(self, requests: Sequence[FERRequest], *, batch_size: int = 256, max_new_tokens: int = 1024,
-                         **sampling) -> Any:
+    def generate_batches(
+        self, requests: Sequence[FERRequest], *, batch_size: int = 256, max_new_tokens: int = 1024, **sampling
+    ) -> Any:
         """Yield ``[(index, Generation), …]`` per chunk of ``batch_size`` requests (vLLM batches internally;
         chunks exist so a caller can write results as they come)."""
         params = {"temperature": 0.0, "max_tokens": max_new_tokens, **sampling}
@@ -62,8 +84,12 @@ class VLLMEngine:
         """Candidate probabilities from vLLM's prompt log-probabilities of ``<answer>{label}</answer>``."""
         rows = [(i, label) for i, request in enumerate(requests) for label in request.candidate_labels]
         tails = [f"<answer>{label}</answer>" for _, label in rows]
-        inputs = [build_vllm_input(self.prompt_text(requests[i]) + text_before_answer(responses[i]) + tail,
-                                   requests[i].image) for (i, _), tail in zip(rows, tails)]
+        inputs = [
+            build_vllm_input(
+                self.prompt_text(requests[i]) + text_before_answer(responses[i]) + tail, requests[i].image
+            )
+            for (i, _), tail in zip(rows, tails)
+        ]
         tail_lengths = [len(self.processor.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in tails]
         outputs = self._run(inputs, {"temperature": 0.0, "max_tokens": 1, "prompt_logprobs": 0})
         scores: list[dict[str, float]] = [{} for _ in requests]
@@ -99,10 +125,18 @@ def _generate(llm: Any, inputs: list[dict[str, Any]], params: dict[str, Any]) ->
         prompt_logprobs = None
         if params.get("prompt_logprobs") is not None:
             # One dict per prompt token (None for the first); the prompt token's own log-prob is in it.
-            prompt_logprobs = [step[token].logprob if step else 0.0
-                               for step, token in zip(output.prompt_logprobs, output.prompt_token_ids)]
-        results.append({"text": completion.text, "num_tokens": len(completion.token_ids), "seconds": seconds,
-                        "prompt_logprobs": prompt_logprobs})
+            prompt_logprobs = [
+                step[token].logprob if step else 0.0
+                for step, token in zip(output.prompt_logprobs, output.prompt_token_ids)
+            ]
+        results.append(
+            {
+                "text": completion.text,
+                "num_tokens": len(completion.token_ids),
+                "seconds": seconds,
+                "prompt_logprobs": prompt_logprobs,
+            }
+        )
     return results
 
 
@@ -129,15 +163,18 @@ def _run_data_parallel(llm_kwargs: dict, size: int, inputs: list, params: dict) 
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     devices = visible.split(",") if visible else [str(i) for i in range(size * tp)]
     if len(devices) < size * tp:
-        raise ValueError(f"data_parallel_size={size} × tensor_parallel_size={tp} needs {size * tp} GPUs; "
-                         f"{len(devices)} are visible.")
+        raise ValueError(
+            f"data_parallel_size={size} × tensor_parallel_size={tp} needs {size * tp} GPUs; "
+            f"{len(devices)} are visible."
+        )
     context = mp.get_context("spawn")
     queue = context.Queue()
     workers = []
     for rank, (start, stop) in enumerate(shard_bounds(len(inputs), size)):
-        gpus = ",".join(devices[rank * tp:(rank + 1) * tp])
-        worker = context.Process(target=_data_parallel_worker,
-                                 args=(rank, gpus, llm_kwargs, inputs[start:stop], params, queue))
+        gpus = ",".join(devices[rank * tp : (rank + 1) * tp])
+        worker = context.Process(
+            target=_data_parallel_worker, args=(rank, gpus, llm_kwargs, inputs[start:stop], params, queue)
+        )
         worker.start()
         workers.append(worker)
     parts = dict(queue.get() for _ in workers)

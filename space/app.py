@@ -1,4 +1,5 @@
 """Hugging Face Space entry point: the UniFER demo, built by ``unifer.space.ui`` (also: ``unifer space``)."""
+
 import os
 from pathlib import Path
 

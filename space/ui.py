@@ -8,6 +8,7 @@ Environment: ``UNIFER_MODEL`` (default: the published UniFER-7B), ``UNIFER_QUICK
 ``quickstart_out/final-model``), ``UNIFER_RESULTS_DIR`` (leaderboard, default ``space/results``),
 ``UNIFER_MAX_NEW_TOKENS`` (default 1024).
 """
+
 from __future__ import annotations
 
 import html
@@ -15,8 +16,9 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import gradio as gr
 from PIL import Image
@@ -31,8 +33,10 @@ try:  # On a ZeroGPU Space, `spaces.GPU` attaches a GPU for the duration of each
 
     gpu = spaces.GPU(duration=120)
 except ImportError:
+
     def gpu(fn: Callable) -> Callable:
         return fn
+
 
 # Smaller than this, an image cannot show a face the model could read (the model sees 224×224 resamples).
 MIN_FACE_SIDE = 32
@@ -51,20 +55,31 @@ NO_ANSWER = "No parsable answer: the response does not name exactly one candidat
 
 #: Headline FERBench accuracies (%) as published (arXiv 2511.00389); the paper used its own answer extraction.
 PAPER_RESULTS = (("UniFER-7B", 68.84), ("Gemini-2.5-Flash (best general MLLM)", 61.55))
-LEADERBOARD_HEADERS = ["model", "source", "overall accuracy (%)", *(f"{SUBSET_TITLES[s]} (%)" for s in SUBSETS),
-                       "extraction"]
+LEADERBOARD_HEADERS = [
+    "model",
+    "source",
+    "overall accuracy (%)",
+    *(f"{SUBSET_TITLES[s]} (%)" for s in SUBSETS),
+    "extraction",
+]
 PAPER_SOURCE, LOCAL_SOURCE = "as reported by the paper", "this Space's run"
 
-TINY_NOTICE = ("⚠️ **Demo mode — tiny random model.** {why}This app is running a tiny, randomly initialised test "
-               "model, not UniFER-7B. It was never trained: its reasoning, answers and probabilities are "
-               "**meaningless**. It only shows how the demo works.")
-QUICKSTART_NOTICE = ("⚠️ **Demo mode — quickstart model** (`{path}`). {why}This model was trained only on "
-                     "**synthetic cartoon faces** (SynFER); do not expect sensible answers on real photos.")
+TINY_NOTICE = (
+    "⚠️ **Demo mode — tiny random model.** {why}This app is running a tiny, randomly initialised test "
+    "model, not UniFER-7B. It was never trained: its reasoning, answers and probabilities are "
+    "**meaningless**. It only shows how the demo works."
+)
+QUICKSTART_NOTICE = (
+    "⚠️ **Demo mode — quickstart model** (`{path}`). {why}This model was trained only on "
+    "**synthetic cartoon faces** (SynFER); do not expect sensible answers on real photos."
+)
 MODEL_NOTICE = "**Model:** `{path}`"
 
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="amber").set(
-    button_primary_background_fill="*primary_600", button_primary_background_fill_hover="*primary_700",
-    button_primary_text_color="white")
+    button_primary_background_fill="*primary_600",
+    button_primary_background_fill_hover="*primary_700",
+    button_primary_text_color="white",
+)
 CSS = """
 .notice {border-left: 4px solid #f59e0b; background: #fffbeb; padding: 8px 14px; border-radius: 6px;}
 .notice p {margin: 0; color: #78350f;}
@@ -72,6 +87,7 @@ CSS = """
 
 
 # ---------------------------------------------------------------------------------------------------- model
+
 
 def load_model(requested: str | None = None) -> tuple[TransformersEngine, str]:
     """The engine to serve and the banner describing it.
@@ -109,6 +125,7 @@ def _notice(path: str) -> str:
 
 # ---------------------------------------------------------------------------------------------------- inputs
 
+
 def candidate_labels(preset: str, custom: str | None) -> tuple[str, ...]:
     """The candidates of a preset, or the custom comma-separated list (known emotions only, each once)."""
     if preset == CUSTOM:
@@ -124,15 +141,19 @@ def face_image(payload: Any) -> Image.Image:
     Gradio's own decoding is bypassed (``preprocess=False``), so unreadable files reach the package's loader and
     its messages; grayscale, RGBA and CMYK are converted later by ``prepare_image``."""
     if payload is None:
-        raise ImageInputError("No image yet: upload a photo of a face, take one with the webcam, paste one from the "
-                              "clipboard, or click a synthetic example.")
+        raise ImageInputError(
+            "No image yet: upload a photo of a face, take one with the webcam, paste one from the "
+            "clipboard, or click a synthetic example."
+        )
     source, name = payload, "image"
     if isinstance(payload, dict):
         source, name = payload.get("path"), payload.get("orig_name") or name
     image = load_image(source, name=name)  # its errors (decompression bombs included) name the item
     if min(image.size) < MIN_FACE_SIDE:
-        raise ImageInputError(f"{name}: {image.width}×{image.height} px is too small to show a face; give an image "
-                              f"at least {MIN_FACE_SIDE}×{MIN_FACE_SIDE} px.")
+        raise ImageInputError(
+            f"{name}: {image.width}×{image.height} px is too small to show a face; give an image "
+            f"at least {MIN_FACE_SIDE}×{MIN_FACE_SIDE} px."
+        )
     return image
 
 
@@ -143,10 +164,12 @@ def _input_error(err: Exception) -> gr.Error:
 
 # ---------------------------------------------------------------------------------------------------- leaderboard
 
+
 def leaderboard(results_dir: str | Path) -> tuple[list[list[str]], str]:
     """Rows for the leaderboard table (best first) and a note on the results folder."""
-    rows = [[name, PAPER_SOURCE, f"{accuracy:.2f}", *["–"] * len(SUBSETS), "paper"]
-            for name, accuracy in PAPER_RESULTS]
+    rows = [
+        [name, PAPER_SOURCE, f"{accuracy:.2f}", *["–"] * len(SUBSETS), "paper"] for name, accuracy in PAPER_RESULTS
+    ]
     skipped = []
     for name, path in _metrics_files(Path(results_dir)):
         try:
@@ -155,8 +178,10 @@ def leaderboard(results_dir: str | Path) -> tuple[list[list[str]], str]:
         except (ValueError, KeyError, TypeError, AttributeError) as err:
             skipped.append(f"`{path.relative_to(results_dir)}` ({type(err).__name__})")
     rows.sort(key=lambda row: -float(row[2]))
-    note = (f"Runs of `unifer eval` are read from `{results_dir}` (one sub-folder with a `metrics.json`, or one "
-            "`<model>.json`, per model).")
+    note = (
+        f"Runs of `unifer eval` are read from `{results_dir}` (one sub-folder with a `metrics.json`, or one "
+        "`<model>.json`, per model)."
+    )
     if skipped:
         note += f" Skipped unreadable files: {', '.join(skipped)}."
     return rows, note
@@ -180,6 +205,7 @@ def _metrics_row(name: str, result: dict[str, Any]) -> list[str]:
 
 # ---------------------------------------------------------------------------------------------------- app
 
+
 def _write_examples(folder: Path) -> list[Path]:
     """A few SynFER cartoon faces to try the demo with, without uploading a photo of anyone."""
     from unifer.data.synfer import draw_face
@@ -198,8 +224,13 @@ def _preset_choices() -> list[tuple[str, str]]:
     return [*subsets, ("8 canonical emotions", CANONICAL), ("Custom (comma-separated list)", CUSTOM)]
 
 
-def build_demo(model_path: str | None = None, *, examples_dir: str | Path | None = None,
-               results_dir: str | Path | None = None, max_new_tokens: int | None = None) -> gr.Blocks:
+def build_demo(
+    model_path: str | None = None,
+    *,
+    examples_dir: str | Path | None = None,
+    results_dir: str | Path | None = None,
+    max_new_tokens: int | None = None,
+) -> gr.Blocks:
     """The demo's Blocks. ``model_path``: see :func:`load_model`. ``results_dir``: leaderboard runs (default
     ``UNIFER_RESULTS_DIR``, else ``space/results``). ``max_new_tokens``: default ``UNIFER_MAX_NEW_TOKENS``, else
     1024. The model is loaded once, here."""
@@ -221,48 +252,85 @@ def build_demo(model_path: str | None = None, *, examples_dir: str | Path | None
         for text, prediction in run_model(request):
             if prediction is None:
                 yield text, "generating…", None, ""
-        formed = ("yes: <think>…</think><answer>…</answer>" if prediction.well_formed
-                  else "no: not exactly one <think> block followed by one <answer> block")
+        formed = (
+            "yes: <think>…</think><answer>…</answer>"
+            if prediction.well_formed
+            else "no: not exactly one <think> block followed by one <answer> block"
+        )
         yield text, prediction.label or NO_ANSWER, prediction.probabilities, formed
 
     with gr.Blocks(title="UniFER: facial expression recognition", delete_cache=(3600, 3600)) as demo:
-        gr.Markdown("# UniFER: facial expression recognition with a multimodal LLM\n"
-                    "Give a face and a set of candidate emotions: the model reasons about the face (streamed below), "
-                    "then answers with one label. Uploaded images are deleted from the server within two hours.")
+        gr.Markdown(
+            "# UniFER: facial expression recognition with a multimodal LLM\n"
+            "Give a face and a set of candidate emotions: the model reasons about the face (streamed below), "
+            "then answers with one label. Uploaded images are deleted from the server within two hours."
+        )
         gr.Markdown(notice, elem_classes="notice")
         with gr.Tab("Classify"):
             with gr.Row(equal_height=False):
                 with gr.Column(scale=1):
-                    image = gr.Image(sources=["upload", "webcam", "clipboard"], type="filepath", image_mode=None,
-                                     label="Face", height=300)
+                    image = gr.Image(
+                        sources=["upload", "webcam", "clipboard"],
+                        type="filepath",
+                        image_mode=None,
+                        label="Face",
+                        height=300,
+                    )
                     preset = gr.Dropdown(_preset_choices(), value=CANONICAL, label="Candidate labels")
-                    custom = gr.Textbox(label="Custom labels", placeholder="e.g. happy, sad, neutral",
-                                        info="Known emotion names or their aliases, comma-separated, each once.",
-                                        visible=False)
+                    custom = gr.Textbox(
+                        label="Custom labels",
+                        placeholder="e.g. happy, sad, neutral",
+                        info="Known emotion names or their aliases, comma-separated, each once.",
+                        visible=False,
+                    )
                     button = gr.Button("Classify expression", variant="primary")
-                    gr.Examples([[str(path)] for path in examples], [image], cache_examples=False,
-                                label="Synthetic example faces (SynFER cartoons, not real people)")
+                    gr.Examples(
+                        [[str(path)] for path in examples],
+                        [image],
+                        cache_examples=False,
+                        label="Synthetic example faces (SynFER cartoons, not real people)",
+                    )
                 with gr.Column(scale=1):
                     reasoning = gr.Textbox(label="Reasoning (streamed)", lines=10, max_lines=20, autoscroll=True)
                     with gr.Row():
                         answer = gr.Textbox(label="Answer (strict parse)")
                         formed = gr.Textbox(label="Well-formed response?")
-                    probabilities = gr.Label(label="Probability of each candidate as the answer after this reasoning",
-                                             num_top_classes=len(CANONICAL_EMOTIONS), show_heading=False)
-            preset.change(lambda p: gr.Textbox(visible=p == CUSTOM), preset, custom, api_visibility="private",
-                          concurrency_limit=None)
+                    probabilities = gr.Label(
+                        label="Probability of each candidate as the answer after this reasoning",
+                        num_top_classes=len(CANONICAL_EMOTIONS),
+                        show_heading=False,
+                    )
+            preset.change(
+                lambda p: gr.Textbox(visible=p == CUSTOM),
+                preset,
+                custom,
+                api_visibility="private",
+                concurrency_limit=None,
+            )
             # preprocess=False: the image payload reaches face_image untouched (see there).
-            button.click(classify, [image, preset, custom], [reasoning, answer, probabilities, formed],
-                         api_name="classify", preprocess=False)
+            button.click(
+                classify,
+                [image, preset, custom],
+                [reasoning, answer, probabilities, formed],
+                api_name="classify",
+                preprocess=False,
+            )
         with gr.Tab("Leaderboard"):
-            gr.Markdown("FERBench accuracy. Rows marked *as reported by the paper* are the published headline "
-                        "figures; the others are `unifer eval` runs found by this Space.")
+            gr.Markdown(
+                "FERBench accuracy. Rows marked *as reported by the paper* are the published headline "
+                "figures; the others are `unifer eval` runs found by this Space."
+            )
             rows, note = leaderboard(results_dir)
             table = gr.Dataframe(rows, headers=LEADERBOARD_HEADERS, interactive=False, wrap=True)
             note_md = gr.Markdown(note)
             reload = gr.Button("Reload results")
-            reload.click(lambda: leaderboard(results_dir), None, [table, note_md], api_name="leaderboard",
-                         concurrency_limit=None)
+            reload.click(
+                lambda: leaderboard(results_dir),
+                None,
+                [table, note_md],
+                api_name="leaderboard",
+                concurrency_limit=None,
+            )
     return demo
 
 

@@ -1,4 +1,5 @@
 """Shared pytest fixtures. Everything runs offline: nothing is fetched from the Hugging Face Hub."""
+
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

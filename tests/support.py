@@ -1,4 +1,5 @@
 """Paths and skip markers shared by the tests."""
+
 import os
 from pathlib import Path
 

@@ -6,7 +6,6 @@ label vocabularies (``unifer.labels``), the tags, filler words and arbitrary uni
 
 import string
 
-import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 

@@ -1,4 +1,5 @@
 """The `unifer` command line: help, info, quickstart and card."""
+
 import json
 import subprocess
 import sys
@@ -7,7 +8,9 @@ from unifer.commands import COMMAND_MODULES, main
 
 
 def test_help_lists_every_subcommand():
-    result = subprocess.run([sys.executable, "-m", "unifer.commands", "--help"], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "unifer.commands", "--help"], capture_output=True, text=True, check=True
+    )
     for command in ("info", "quickstart", "score", "eval", "card"):
         assert command in result.stdout
     assert len(COMMAND_MODULES) == len(set(COMMAND_MODULES))

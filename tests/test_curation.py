@@ -1,5 +1,6 @@
 """CoT curation: the kept set is exactly the right and well-formed teacher samples, transient endpoint failures are
 retried, permanent ones are reported, and a killed run resumes without duplicates."""
+
 import base64
 import hashlib
 import io
@@ -90,9 +91,12 @@ class FakeEndpoint:
         if isinstance(step, str):
             return step, None
         row = self.rows[position]
-        texts = [answer(kind, row["solution"], row["candidate_labels"]) for kind in step[:payload["n"]]]
-        return "200", {"choices": [{"index": i, "message": {"role": "assistant", "content": text}}
-                                   for i, text in enumerate(texts)]}
+        texts = [answer(kind, row["solution"], row["candidate_labels"]) for kind in step[: payload["n"]]]
+        return "200", {
+            "choices": [
+                {"index": i, "message": {"role": "assistant", "content": text}} for i, text in enumerate(texts)
+            ]
+        }
 
     def _handler(self):
         endpoint = self
@@ -194,8 +198,9 @@ def scripted_kinds(position):
 def test_endpoint_keeps_exactly_the_right_well_formed_answers(rlvr, endpoint, tmp_path):
     server = endpoint(SCRIPTS, DEFAULT)
     out = tmp_path / "out"
-    report = curate_cot(rlvr["path"], out, server.url, cache_dir=rlvr["cache"], progress=False,
-                        model_name="teacher-x", **FAST)
+    report = curate_cot(
+        rlvr["path"], out, server.url, cache_dir=rlvr["cache"], progress=False, model_name="teacher-x", **FAST
+    )
 
     lines = ledger(out)
     assert Counter(line["item"] for line in lines) == {p: K for p in range(10)}
@@ -207,8 +212,9 @@ def test_endpoint_keeps_exactly_the_right_well_formed_answers(rlvr, endpoint, tm
             assert "HTTP 500" in line["error"] and "3 attempts" in line["error"]
             continue
         kind = kinds[line["sample"]]
-        assert line["text"] == answer(kind, rlvr["rows"][line["item"]]["solution"],
-                                      rlvr["rows"][line["item"]]["candidate_labels"])
+        assert line["text"] == answer(
+            kind, rlvr["rows"][line["item"]]["solution"], rlvr["rows"][line["item"]]["candidate_labels"]
+        )
         assert line["accepted"] == (kind.startswith("right")), line
         kept += [(line["item"], kind)] * line["accepted"]
     assert kept_texts(out) == expected_texts(rlvr, kept)
@@ -217,8 +223,14 @@ def test_endpoint_keeps_exactly_the_right_well_formed_answers(rlvr, endpoint, tm
 
     # Transient failures took one retry each; the permanent one used all of them; item 6 needed two requests.
     assert {p: server.attempts[p] for p in (0, 2, 3, 4, 5, 6)} == {0: 1, 2: 2, 3: 2, 4: 2, 5: 3, 6: 2}
-    assert report["rejected"] == {"error": 2, "malformed": 1, "unparsable": 2, "wrong_label": 5, "duplicate": 0,
-                                  "over_cap": 0}
+    assert report["rejected"] == {
+        "error": 2,
+        "malformed": 1,
+        "unparsable": 2,
+        "wrong_label": 5,
+        "duplicate": 0,
+        "over_cap": 0,
+    }
     assert report["samples"] == {"drawn": 20, "answered": 18, "accepted": 10, "kept": 10}
     assert report["errors"][0]["samples"] == K and "HTTP 500" in report["errors"][0]["message"]
     assert report["per_class"]["happiness"]["acceptance_rate"] == 2 / 4  # items 1 (none right) and 6 (both)
@@ -227,8 +239,13 @@ def test_endpoint_keeps_exactly_the_right_well_formed_answers(rlvr, endpoint, tm
 
     position, payload, image_format, size = server.payloads[0]
     content = payload["messages"][0]["content"]
-    assert (payload["model"], payload["n"], payload["max_tokens"], image_format, size) == \
-        ("teacher-x", K, 1024, "PNG", (32, 32))
+    assert (payload["model"], payload["n"], payload["max_tokens"], image_format, size) == (
+        "teacher-x",
+        K,
+        1024,
+        "PNG",
+        (32, 32),
+    )
     assert content[1] == {"type": "text", "text": rlvr["rows"][position]["prompt"][0]["content"][1]["text"]}
 
 
@@ -240,10 +257,19 @@ def test_dedup_and_caps_change_only_the_selection(rlvr, endpoint, tmp_path):
 
     report = curate_cot(rlvr["path"], out, server.url, cache_dir=rlvr["cache"], progress=False, dedup=True, **FAST)
     assert report["rejected"]["duplicate"] == 1  # item 2's second answer; item 6's differ in wording
-    assert ledger(out)[:len(first) - K] == [line for line in first if line["item"] != 5]  # only errors resampled
+    assert ledger(out)[: len(first) - K] == [line for line in first if line["item"] != 5]  # only errors resampled
 
-    report = curate_cot(rlvr["path"], out, server.url, cache_dir=rlvr["cache"], progress=False, dedup=True,
-                        max_per_item=1, balance_classes=True, **FAST)
+    report = curate_cot(
+        rlvr["path"],
+        out,
+        server.url,
+        cache_dir=rlvr["cache"],
+        progress=False,
+        dedup=True,
+        max_per_item=1,
+        balance_classes=True,
+        **FAST,
+    )
     labels = [normalize(row["solution"]) for row in rlvr["rows"]]
     # Kept items per class before the cap: neutral 1 (item 5 failed), happiness 1 (item 1 never right), others 2.
     assert report["class_cap"] == 1
@@ -252,21 +278,30 @@ def test_dedup_and_caps_change_only_the_selection(rlvr, endpoint, tmp_path):
     for position in order:
         if "right" in (scripted_kinds(position) or []):
             firsts.setdefault(labels[position], position)
-    assert report["items"]["kept"] == 5 and {k: v["kept_items"] for k, v in report["per_class"].items()} == \
-        dict.fromkeys(labels, 1)
+    assert report["items"]["kept"] == 5 and {
+        k: v["kept_items"] for k, v in report["per_class"].items()
+    } == dict.fromkeys(labels, 1)
     assert kept_texts(out) == expected_texts(rlvr, {(p, "right") for p in firsts.values()})
     assert report["rejected"]["duplicate"] == 1 and report["rejected"]["over_cap"] == 10 - 1 - 5
     assert_adds_up(report)
 
     with pytest.raises(ValueError, match="other settings"):
-        curate_cot(rlvr["path"], out, server.url, cache_dir=rlvr["cache"], progress=False,
-                   **{**FAST, "samples_per_item": 3})
+        curate_cot(
+            rlvr["path"], out, server.url, cache_dir=rlvr["cache"], progress=False, **{**FAST, "samples_per_item": 3}
+        )
 
 
 def test_max_per_class_stops_sampling_full_classes(rlvr, endpoint, tmp_path):
     server = endpoint({}, [["right", "wrong"]])
-    report = curate_cot(rlvr["path"], tmp_path / "out", server.url, cache_dir=rlvr["cache"], progress=False,
-                        max_per_class=1, **{**FAST, "concurrency": 1})
+    report = curate_cot(
+        rlvr["path"],
+        tmp_path / "out",
+        server.url,
+        cache_dir=rlvr["cache"],
+        progress=False,
+        max_per_class=1,
+        **{**FAST, "concurrency": 1},
+    )
     assert report["items"] == {"curated": 5, "kept": 5, "skipped_class_full": 5}
     assert len(server.payloads) == 5
     assert_adds_up(report)
@@ -276,8 +311,20 @@ def test_killed_run_resumes_without_duplicates(rlvr, endpoint, tmp_path):
     server = endpoint({}, [["right", "wrong"]], delay=0.2)
     killed, reference = tmp_path / "killed", tmp_path / "reference"
     options = ["--samples-per-item", str(K), "--image-size", "32", "--concurrency", "1", "--retries", "1"]
-    command = [sys.executable, "-m", "unifer.commands", "data", "curate-cot", "--rlvr", str(rlvr["path"]),
-               "--teacher", server.url, "--out", str(killed), *options]
+    command = [
+        sys.executable,
+        "-m",
+        "unifer.commands",
+        "data",
+        "curate-cot",
+        "--rlvr",
+        str(rlvr["path"]),
+        "--teacher",
+        server.url,
+        "--out",
+        str(killed),
+        *options,
+    ]
     env = {**os.environ, "HF_DATASETS_CACHE": rlvr["cache"], "HF_HUB_OFFLINE": "1"}
     child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -295,20 +342,40 @@ def test_killed_run_resumes_without_duplicates(rlvr, endpoint, tmp_path):
     with (killed / "samples.jsonl").open("a", encoding="utf-8") as handle:
         handle.write('{"item": 9, "sample": 0, "label": "ang')  # a line torn by the kill
 
-    curate_cot(rlvr["path"], killed, server.url, cache_dir=rlvr["cache"], progress=False, samples_per_item=K,
-               image_size=32, concurrency=1, retries=1)
+    curate_cot(
+        rlvr["path"],
+        killed,
+        server.url,
+        cache_dir=rlvr["cache"],
+        progress=False,
+        samples_per_item=K,
+        image_size=32,
+        concurrency=1,
+        retries=1,
+    )
     resumed = ledger(killed)
-    assert resumed[:len(finished)] == finished
-    assert Counter((line["item"], line["sample"]) for line in resumed) == \
-        {(p, s): 1 for p in range(10) for s in range(K)}
+    assert resumed[: len(finished)] == finished
+    assert Counter((line["item"], line["sample"]) for line in resumed) == {
+        (p, s): 1 for p in range(10) for s in range(K)
+    }
     assert {payload["model"] for _, payload, _, _ in server.payloads} == {"fake-teacher"}  # from GET /models
 
-    curate_cot(rlvr["path"], reference, server.url, cache_dir=rlvr["cache"], progress=False, samples_per_item=K,
-               image_size=32, concurrency=1)
+    curate_cot(
+        rlvr["path"],
+        reference,
+        server.url,
+        cache_dir=rlvr["cache"],
+        progress=False,
+        samples_per_item=K,
+        image_size=32,
+        concurrency=1,
+    )
     assert kept_texts(killed) == kept_texts(reference)
     assert len(kept_texts(reference)) == 10
-    assert json.loads((killed / "report.json").read_text())["samples"] == \
-        json.loads((reference / "report.json").read_text())["samples"]
+    assert (
+        json.loads((killed / "report.json").read_text())["samples"]
+        == json.loads((reference / "report.json").read_text())["samples"]
+    )
 
 
 def test_damage_before_the_last_line_stops_the_resume(rlvr, endpoint, tmp_path):
@@ -337,18 +404,40 @@ def test_cli_options_are_the_settings_fields(monkeypatch, capsys):
 
     required = ["--rlvr", "in", "--teacher", "http://x/v1", "--out", "o"]
     settings, paths = curate_parser().parse_args_into_dataclasses(
-        [*required, "--samples-per-item", "3", "--top_p", "0.5", "--dedup", "--max-per-class", "2",
-         "--backend", "vllm"], look_for_args_file=False)
-    assert asdict(settings) == asdict(Settings(samples_per_item=3, top_p=0.5, dedup=True, max_per_class=2,
-                                               backend="vllm"))
+        [
+            *required,
+            "--samples-per-item",
+            "3",
+            "--top_p",
+            "0.5",
+            "--dedup",
+            "--max-per-class",
+            "2",
+            "--backend",
+            "vllm",
+        ],
+        look_for_args_file=False,
+    )
+    assert asdict(settings) == asdict(
+        Settings(samples_per_item=3, top_p=0.5, dedup=True, max_per_class=2, backend="vllm")
+    )
     assert (paths.rlvr, paths.teacher, paths.out) == ("in", "http://x/v1", "o")
 
 
 def test_local_teacher_plumbing(rlvr, tiny_model_path, tmp_path):
     """The tiny random model as teacher: its text is noise, so the check is the bookkeeping, not the yield."""
     out = tmp_path / "out"
-    report = curate_cot(rlvr["path"], out, str(tiny_model_path), cache_dir=rlvr["cache"], progress=False,
-                        samples_per_item=K, max_new_tokens=8, limit=3, image_size=32)
+    report = curate_cot(
+        rlvr["path"],
+        out,
+        str(tiny_model_path),
+        cache_dir=rlvr["cache"],
+        progress=False,
+        samples_per_item=K,
+        max_new_tokens=8,
+        limit=3,
+        image_size=32,
+    )
     lines = ledger(out)
     assert sorted(Counter(line["item"] for line in lines).values()) == [K] * 3
     rows = rlvr["rows"]

@@ -1,4 +1,5 @@
 """UniFER-CoT / RLVR builders: planted bad rows of every reason are counted exactly; good rows land in TRL shape."""
+
 import json
 from collections import Counter
 
@@ -33,11 +34,17 @@ def good_rows(kind):
         path = ["/faces/happy.png", "faces/sad.jpg"][i % 2]
         label = ["happy", "Sad", "anger", "neutral"][i % 4]  # case and aliases are forgiven
         if kind == "cot":
-            rows.append({"image_path": path, "question": QUESTION,
-                         "response": f"<think>Reasoning {i}.</think><answer>{label}</answer>"})
+            rows.append(
+                {
+                    "image_path": path,
+                    "question": QUESTION,
+                    "response": f"<think>Reasoning {i}.</think><answer>{label}</answer>",
+                }
+            )
         else:
-            rows.append({"image_path": path, "problem": QUESTION,
-                         "solution": f"<answer>{label}</answer>" if i % 3 else label})
+            rows.append(
+                {"image_path": path, "problem": QUESTION, "solution": f"<answer>{label}</answer>" if i % 3 else label}
+            )
     return rows
 
 
@@ -49,19 +56,29 @@ def bad_rows(kind):
     planted = {
         "invalid_json": [["not", "an", "object"]],
         "missing_field": [{text: QUESTION, answer: ok}, row(**{text: "  "})],
-        "candidates_unparsable": [row(**{text: "Which expression is this?"}),
-                                  row(**{text: fer_question(["happy"]).replace("happy", "happy, banana")}),
-                                  row(**{text: QUESTION.replace("happy", "happy, joy")})],
+        "candidates_unparsable": [
+            row(**{text: "Which expression is this?"}),
+            row(**{text: fer_question(["happy"]).replace("happy", "happy, banana")}),
+            row(**{text: QUESTION.replace("happy", "happy, joy")}),
+        ],
         "image_missing": [row(image_path=f"/faces/missing_{i}.png") for i in range(5)],
         "image_unreadable": [row(image_path="/faces/broken.png") for _ in range(6)],
     }
     if kind == "cot":
-        planted["answer_unparsable"] = [row(response=r) for r in (
-            "<think>x</think> happy", "<think>x</think><answer>happy or sad</answer>",
-            "<think>x</think><answer>fear</answer>", "<answer>happy</answer><answer>sad</answer>")]
+        planted["answer_unparsable"] = [
+            row(response=r)
+            for r in (
+                "<think>x</think> happy",
+                "<think>x</think><answer>happy or sad</answer>",
+                "<think>x</think><answer>fear</answer>",
+                "<answer>happy</answer><answer>sad</answer>",
+            )
+        ]
     else:
-        planted["label_not_in_candidates"] = [row(solution=s) for s in (
-            "fear", "<answer>banana</answer>", "<answer>happy or sad</answer>", "<answer></answer>")]
+        planted["label_not_in_candidates"] = [
+            row(solution=s)
+            for s in ("fear", "<answer>banana</answer>", "<answer>happy or sad</answer>", "<answer></answer>")
+        ]
     return planted
 
 
@@ -138,20 +155,39 @@ def test_a_broken_json_list_fails_clearly_and_leaves_no_shards(images, tmp_path)
 def test_cli_prints_the_rejection_summary(images, tmp_path, capsys):
     source = tmp_path / "rlvr.jsonl"
     write_source(source, good_rows("rlvr") + bad_rows("rlvr")["image_missing"], "jsonl")
-    code = main(["data", "build", "rlvr", "--json", str(source), "--images-root", str(images),
-                 "--out", str(tmp_path / "out")])
+    code = main(
+        ["data", "build", "rlvr", "--json", str(source), "--images-root", str(images), "--out", str(tmp_path / "out")]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "wrote 12 rows" in out and "invalid_json 1, image_missing 5" in out
-    assert main(["data", "build", "cot", "--json", str(tmp_path / "none.json"), "--images-root", str(images),
-                 "--out", str(tmp_path / "x")]) == 2
+    assert (
+        main(
+            [
+                "data",
+                "build",
+                "cot",
+                "--json",
+                str(tmp_path / "none.json"),
+                "--images-root",
+                str(images),
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )
     assert "none.json not found" in capsys.readouterr().err
 
 
 def test_shard_writer_bounds_row_groups_and_keeps_feature_metadata(tmp_path):
     features = cot_rlvr.RLVR_FEATURES
     image = {"bytes": b"\x00" * 100, "path": "x.png"}  # the writer stores bytes; it does not decode them
-    example = {"prompt": chat_messages(None, QUESTION), "image": image, "solution": "happiness",
-               "candidate_labels": CANDIDATES}
+    example = {
+        "prompt": chat_messages(None, QUESTION),
+        "image": image,
+        "solution": "happiness",
+        "candidate_labels": CANDIDATES,
+    }
     with ShardWriter(tmp_path, "rlvr", "train", features, row_group_rows=4) as writer:
         for _ in range(10):
             writer.write(example)

@@ -1,4 +1,5 @@
 """FERBench builder: the official index + a fake images root (tiny SynFER faces) -> Parquet + card, loadable."""
+
 import io
 import json
 import shutil
@@ -105,7 +106,12 @@ def test_card_declares_configs_sizes_and_licence(built):
     assert configs["rafdb"]["data_files"] == [{"split": "test", "path": "rafdb/test-*.parquet"}]
     infos = {info["config_name"]: info for info in meta["dataset_info"]}
     assert {name: info["splits"][0]["num_examples"] for name, info in infos.items()} == {
-        "all": 11072, "rafdb": 3068, "ferplus": 3573, "affectnet": 4000, "sfew_2.0": 431}
+        "all": 11072,
+        "rafdb": 3068,
+        "ferplus": 3573,
+        "affectnet": 4000,
+        "sfew_2.0": 431,
+    }
     assert meta["license"] == "other" and meta["size_categories"] == "10K<n<100K"
     assert set(meta["task_categories"]) == {"image-classification", "visual-question-answering"}
     assert "NOT redistributed" in text and "| happiness | 1,185 |" in text and "| contempt | 30 |" in text
@@ -120,8 +126,21 @@ def test_missing_images_fail_before_anything_is_written(sfew_root, tmp_path, cap
         (sfew_root / records[i]["image_path"].lstrip("/")).unlink()
     (sfew_root / records[20]["image_path"].lstrip("/")).write_bytes(b"not a png")
     out = tmp_path / "out"
-    code = main(["data", "build", "ferbench", "--images-root", str(sfew_root), "--out", str(out),
-                 "--index-dir", str(SHARED_FERBENCH), "--subsets", "sfew_2.0"])
+    code = main(
+        [
+            "data",
+            "build",
+            "ferbench",
+            "--images-root",
+            str(sfew_root),
+            "--out",
+            str(out),
+            "--index-dir",
+            str(SHARED_FERBENCH),
+            "--subsets",
+            "sfew_2.0",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and not out.exists()
     assert "3 FERBench images" in err and "sfew_2.0 3/431" in err
@@ -138,7 +157,8 @@ def test_allow_missing_skips_and_reports(sfew_root, tmp_path):
     assert result["rows"] == {"all": 430, "sfew_2.0": 430}
     skipped = [json.loads(line) for line in (out / "skipped.jsonl").read_text().splitlines()]
     assert [(s["id"], s["image_path"], s["reason"]) for s in skipped] == [
-        ("sfew_2.0-00007", records[7]["image_path"], "image_missing")]
+        ("sfew_2.0-00007", records[7]["image_path"], "image_missing")
+    ]
     card = (out / "README.md").read_text()
     assert "missing or unreadable: 1 " in card and records[7]["image_path"] in card
     ids = load(out, "sfew_2.0", tmp_path / "cache").remove_columns("image")["id"]
@@ -157,8 +177,12 @@ def test_shards_are_bounded_and_keep_row_order(sfew_root, tmp_path):
 
 
 def test_generator_based_builder_prepares_the_same_rows(sfew_root, tmp_path):
-    builder = ferbench.Ferbench(config_name="sfew_2.0", data_dir=str(sfew_root), index_dir=str(SHARED_FERBENCH),
-                                cache_dir=str(tmp_path / "cache"))
+    builder = ferbench.Ferbench(
+        config_name="sfew_2.0",
+        data_dir=str(sfew_root),
+        index_dir=str(SHARED_FERBENCH),
+        cache_dir=str(tmp_path / "cache"),
+    )
     builder.download_and_prepare()
     ds = builder.as_dataset(split="test")
     assert len(ds) == 431 and ds.features == ferbench.features("sfew_2.0")
@@ -174,8 +198,10 @@ def test_index_is_verified_and_downloaded_from_the_pinned_commit(tmp_path):
         return str(SHARED_FERBENCH / "sfew_2.0_qa.json")
 
     assert ferbench.load_index("sfew_2.0", download=fake_download) == official("sfew_2.0")
-    assert seen == ["https://raw.githubusercontent.com/zfkarl/UniFER/08c2ed6ef752e0aaa14165041b6a1aa4d35f3518/"
-                    "eval_sfew_2.0/data/sfew_2.0_qa.json"]
+    assert seen == [
+        "https://raw.githubusercontent.com/zfkarl/UniFER/08c2ed6ef752e0aaa14165041b6a1aa4d35f3518/"
+        "eval_sfew_2.0/data/sfew_2.0_qa.json"
+    ]
 
     tampered = tmp_path / "sfew_2.0_qa.json"
     tampered.write_bytes((SHARED_FERBENCH / "sfew_2.0_qa.json").read_bytes() + b"\n")

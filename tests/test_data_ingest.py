@@ -1,4 +1,5 @@
 """Folder / CSV ingest and the SynFER dataset build."""
+
 import io
 import json
 from concurrent.futures import ProcessPoolExecutor
@@ -75,8 +76,9 @@ def test_csv_naming_a_missing_image_fails_before_writing(class_folders, tmp_path
 
 def test_synfer_build_writes_three_marked_synthetic_configs(tmp_path):
     out = tmp_path / "synfer"
-    result = synfer_dataset.build_synfer(out, n_per_class=3, test_per_class=2, seed=5, size=32,
-                                         emotions=["sad", "happy", "anger"], num_proc=1)
+    result = synfer_dataset.build_synfer(
+        out, n_per_class=3, test_per_class=2, seed=5, size=32, emotions=["sad", "happy", "anger"], num_proc=1
+    )
     candidates = ("happiness", "sadness", "anger")
     assert result["rows"] == {"benchmark": 6, "cot": 9, "rlvr": 9} and result["faces_per_s"] > 0
     text = (out / "README.md").read_text()

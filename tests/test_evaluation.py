@@ -1,4 +1,5 @@
 """`unifer eval` end to end on a SynFER benchmark built like FERBench, with the tiny model."""
+
 import json
 import os
 import signal
@@ -21,8 +22,14 @@ EVAL_ARGS = dict(config="benchmark", max_new_tokens=12, bootstrap=200)
 @pytest.fixture(scope="module")
 def benchmark(tmp_path_factory):
     out = tmp_path_factory.mktemp("synfer_bench")
-    build_synfer(out, n_per_class=1, test_per_class=2, size=64, emotions=["happiness", "sadness", "anger", "neutral",
-                                                                             "surprise"], num_proc=1)
+    build_synfer(
+        out,
+        n_per_class=1,
+        test_per_class=2,
+        size=64,
+        emotions=["happiness", "sadness", "anger", "neutral", "surprise"],
+        num_proc=1,
+    )
     return out
 
 
@@ -40,8 +47,14 @@ def records(path):
 
 def test_eval_writes_every_artefact(reference_run):
     out, result = reference_run
-    for name in ("predictions.jsonl", "metrics.json", "report.md", "run.json", "confusion_synfer.png",
-                 "confusion_overall.png"):
+    for name in (
+        "predictions.jsonl",
+        "metrics.json",
+        "report.md",
+        "run.json",
+        "confusion_synfer.png",
+        "confusion_overall.png",
+    ):
         assert (out / name).exists(), name
     lines = records(out / "predictions.jsonl")
     assert len(lines) == 10 and len({r["id"] for r in lines}) == 10
@@ -54,8 +67,9 @@ def test_eval_writes_every_artefact(reference_run):
 
 def test_batch_size_does_not_change_predictions_or_metrics(tiny_model_path, benchmark, reference_run, tmp_path):
     out, result = reference_run
-    single = evaluate_model(str(tiny_model_path), str(benchmark), tmp_path, batch_size=1, probabilities=True,
-                            **EVAL_ARGS)
+    single = evaluate_model(
+        str(tiny_model_path), str(benchmark), tmp_path, batch_size=1, probabilities=True, **EVAL_ARGS
+    )
     assert records(tmp_path / "predictions.jsonl") == records(out / "predictions.jsonl")
     assert single == result
 
@@ -69,9 +83,27 @@ def test_score_command_equals_in_run_metrics(reference_run, tmp_path, capsys):
 
 def test_sigkill_then_resume_gives_the_uninterrupted_file(tiny_model_path, benchmark, reference_run, tmp_path):
     out, _ = reference_run
-    command = [sys.executable, "-m", "unifer.commands", "eval", "--model", str(tiny_model_path), "--benchmark",
-               str(benchmark), "--config", "benchmark", "--max-new-tokens", "12", "--bootstrap", "200",
-               "--batch-size", "2", "--probabilities", "--output-dir", str(tmp_path)]
+    command = [
+        sys.executable,
+        "-m",
+        "unifer.commands",
+        "eval",
+        "--model",
+        str(tiny_model_path),
+        "--benchmark",
+        str(benchmark),
+        "--config",
+        "benchmark",
+        "--max-new-tokens",
+        "12",
+        "--bootstrap",
+        "200",
+        "--batch-size",
+        "2",
+        "--probabilities",
+        "--output-dir",
+        str(tmp_path),
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     predictions = tmp_path / "predictions.jsonl"
     deadline = time.time() + 240
@@ -98,8 +130,9 @@ def test_changed_settings_refuse_to_mix(tiny_model_path, benchmark, reference_ru
 
 def test_overwrite_starts_over(tiny_model_path, benchmark, tmp_path):
     evaluate_model(str(tiny_model_path), str(benchmark), tmp_path, limit=1, **EVAL_ARGS)
-    result = evaluate_model(str(tiny_model_path), str(benchmark), tmp_path, limit=1, overwrite=True,
-                            **{**EVAL_ARGS, "max_new_tokens": 4})
+    result = evaluate_model(
+        str(tiny_model_path), str(benchmark), tmp_path, limit=1, overwrite=True, **{**EVAL_ARGS, "max_new_tokens": 4}
+    )
     assert result["n"] == 1  # one subset ("synfer"), first item
     assert all(r["num_tokens"] <= 4 for r in records(tmp_path / "predictions.jsonl"))
 
@@ -118,8 +151,23 @@ def test_unknown_subset_is_a_clear_error(tiny_model_path, benchmark, tmp_path):
 def test_model_card_carries_the_results(reference_run, tiny_model_path, tmp_path):
     out, result = reference_run
     card = tmp_path / "README.md"
-    assert main(["card", "--model", str(tiny_model_path), "--metrics", str(out / "metrics.json"), "--synthetic",
-                 "--name", "unifer/tiny-test", "--out", str(card)]) == 0
+    assert (
+        main(
+            [
+                "card",
+                "--model",
+                str(tiny_model_path),
+                "--metrics",
+                str(out / "metrics.json"),
+                "--synthetic",
+                "--name",
+                "unifer/tiny-test",
+                "--out",
+                str(card),
+            ]
+        )
+        == 0
+    )
     text = card.read_text()
     assert "model-index:" in text and "base_model: Qwen/Qwen2.5-VL-7B-Instruct" in text
     assert "pipeline_tag: image-text-to-text" in text and "Synthetic demo model" in text
@@ -130,11 +178,36 @@ def test_two_process_accelerate_run_shards_and_merges(tiny_model_path, benchmark
     """`accelerate launch --num_processes 2 -m unifer.commands eval` on CPU: each rank writes its own shard, rank 0
     merges them into the same predictions an unsharded run makes."""
     out, result = reference_run
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-               "-m", "unifer.commands", "eval", "--model", str(tiny_model_path), "--benchmark", str(benchmark),
-               "--config", "benchmark", "--max-new-tokens", "12", "--bootstrap", "200", "--probabilities",
-               "--output-dir", str(tmp_path)]
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--cpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "-m",
+        "unifer.commands",
+        "eval",
+        "--model",
+        str(tiny_model_path),
+        "--benchmark",
+        str(benchmark),
+        "--config",
+        "benchmark",
+        "--max-new-tokens",
+        "12",
+        "--bootstrap",
+        "200",
+        "--probabilities",
+        "--output-dir",
+        str(tmp_path),
+    ]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert not list(tmp_path.glob("predictions.rank*.jsonl"))  # merged and removed

@@ -14,11 +14,11 @@ METRIC_DIR = REPO / "metrics" / "fer_accuracy"
 
 RESPONSES = [
     "<think>Mouth corners up.</think><answer>happy</answer>",
-    "<think>Brows raised.</think><answer>surprise or fear</answer>",   # strict: unparsed; paper: fear (listed first)
+    "<think>Brows raised.</think><answer>surprise or fear</answer>",  # strict: unparsed; paper: fear (listed first)
     "<answer>SADNESS</answer>",
     "<think>x</think><answer>angry</answer>",
     "ERROR: CUDA out of memory",
-    "The face shows contempt.",                                      # no tags
+    "The face shows contempt.",  # no tags
 ]
 GOLD = ["happy", "fear", "sad", "angry", "neutral", "contempt"]
 SUBSETS = ["ferplus"] * 3 + ["sfew_2.0"] * 2 + ["affectnet"]
@@ -32,7 +32,7 @@ def metric(tmp_path_factory):
 
 
 def test_fer_accuracy_path_loads_from_any_working_directory(tmp_path, monkeypatch):
-    assert fer_accuracy_path() == str(METRIC_DIR)          # a checkout (editable install) resolves to the repo
+    assert fer_accuracy_path() == str(METRIC_DIR)  # a checkout (editable install) resolves to the repo
     monkeypatch.chdir(tmp_path)
     metric = evaluate.load(fer_accuracy_path(), keep_in_memory=True)
     assert metric.compute(predictions=RESPONSES[:1], references=["happiness"], bootstrap=0)["accuracy"] == 1.0
@@ -51,7 +51,7 @@ def test_evaluate_load_gives_the_same_result_as_score(metric, extraction):
 def test_add_batch_accumulates_like_one_compute(metric):
     gold = ["happiness", "fear", "sadness", "anger", "neutral", "contempt"]
     for start in (0, 3):
-        metric.add_batch(predictions=RESPONSES[start:start + 3], references=gold[start:start + 3])
+        metric.add_batch(predictions=RESPONSES[start : start + 3], references=gold[start : start + 3])
     batched = metric.compute(bootstrap=0)
     # happy -> happiness, "surprise or fear" unparsed, SADNESS -> sadness, angry -> anger, error text and
     # untagged response unparsed: 3 of 6 correct over the canonical emotions.
@@ -70,8 +70,7 @@ def test_module_docstring_example_runs(monkeypatch):
     spec = importlib.util.spec_from_file_location("fer_accuracy_script", METRIC_DIR / "fer_accuracy.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    test = doctest.DocTestParser().get_doctest(module._KWARGS_DESCRIPTION, {"evaluate": evaluate}, "example",
-                                               None, 0)
+    test = doctest.DocTestParser().get_doctest(module._KWARGS_DESCRIPTION, {"evaluate": evaluate}, "example", None, 0)
     runner = doctest.DocTestRunner()
     runner.run(test)
     assert runner.failures == 0 and runner.tries >= 4
@@ -81,11 +80,29 @@ def test_module_docstring_example_runs(monkeypatch):
 def test_metric_card_and_space_files():
     card = (METRIC_DIR / "README.md").read_text()
     header = re.match(r"---\n(.*?)\n---\n", card, re.DOTALL).group(1)
-    for key in ("title:", "emoji:", "colorFrom:", "colorTo:", "sdk: gradio", "sdk_version:", "app_file: app.py",
-                "pinned: false", "- evaluate", "- metric", "description:"):
+    for key in (
+        "title:",
+        "emoji:",
+        "colorFrom:",
+        "colorTo:",
+        "sdk: gradio",
+        "sdk_version:",
+        "app_file: app.py",
+        "pinned: false",
+        "- evaluate",
+        "- metric",
+        "description:",
+    ):
         assert key in header
-    for section in ("## Metric Description", "## How to Use", "### Inputs", "### Output Values", "### Examples",
-                    "## Limitations and Bias", "## Citation"):
+    for section in (
+        "## Metric Description",
+        "## How to Use",
+        "### Inputs",
+        "### Output Values",
+        "### Examples",
+        "## Limitations and Bias",
+        "## Citation",
+    ):
         assert section in card
     assert 'evaluate.load("fer_accuracy.py")' in (METRIC_DIR / "app.py").read_text()
     requirements = (METRIC_DIR / "requirements.txt").read_text().splitlines()

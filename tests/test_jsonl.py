@@ -1,4 +1,5 @@
 """The one append-only ledger (unifer.jsonl): torn-line policy, atomic rewrite, run-settings guard."""
+
 import json
 
 import pytest
@@ -52,5 +53,4 @@ def test_run_settings_guard(tmp_path):
     check_run_settings(folder, {"model": "a", "seed": 0}, file_name="run.json", what="predictions", option="--out")
     check_run_settings(folder, {"model": "a", "seed": 0}, file_name="run.json", what="predictions", option="--out")
     with pytest.raises(ValueError, match=r"holds predictions made with other settings \(seed: 0 -> 1\).*--out"):
-        check_run_settings(folder, {"model": "a", "seed": 1}, file_name="run.json", what="predictions",
-                           option="--out")
+        check_run_settings(folder, {"model": "a", "seed": 1}, file_name="run.json", what="predictions", option="--out")

@@ -3,8 +3,15 @@ import json
 import pytest
 
 from unifer import labels, prompts
-from unifer.labels import (ALIASES, CANONICAL_EMOTIONS, SUBSET_LABELS, normalize, subset_of, to_candidate,
-                           to_subset_label)
+from unifer.labels import (
+    ALIASES,
+    CANONICAL_EMOTIONS,
+    SUBSET_LABELS,
+    normalize,
+    subset_of,
+    to_candidate,
+    to_subset_label,
+)
 
 from .support import SHARED_FERBENCH, requires_shared
 
@@ -22,13 +29,31 @@ def test_canonical_round_trip_through_each_subset():
             assert normalize(to_subset_label(emotion, subset)) == emotion
 
 
-@pytest.mark.parametrize("alias, expected", [
-    ("happy", "happiness"), ("Joy", "happiness"), ("joyful", "happiness"), ("SAD", "sadness"),
-    ("sorrow", "sadness"), ("angry", "anger"), ("mad", "anger"), ("surprised", "surprise"),
-    ("shock", "surprise"), ("afraid", "fear"), ("scared", "fear"), ("terror", "fear"),
-    ("disgusted", "disgust"), ("revulsion", "disgust"), ("scorn", "contempt"), ("disdain", "contempt"),
-    ("contemptuous", "contempt"), ("calm", "neutral"), ("expressionless", "neutral"), ("  No   Expression ", "neutral"),
-])
+@pytest.mark.parametrize(
+    "alias, expected",
+    [
+        ("happy", "happiness"),
+        ("Joy", "happiness"),
+        ("joyful", "happiness"),
+        ("SAD", "sadness"),
+        ("sorrow", "sadness"),
+        ("angry", "anger"),
+        ("mad", "anger"),
+        ("surprised", "surprise"),
+        ("shock", "surprise"),
+        ("afraid", "fear"),
+        ("scared", "fear"),
+        ("terror", "fear"),
+        ("disgusted", "disgust"),
+        ("revulsion", "disgust"),
+        ("scorn", "contempt"),
+        ("disdain", "contempt"),
+        ("contemptuous", "contempt"),
+        ("calm", "neutral"),
+        ("expressionless", "neutral"),
+        ("  No   Expression ", "neutral"),
+    ],
+)
 def test_aliases(alias, expected):
     assert normalize(alias) == expected
 

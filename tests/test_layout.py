@@ -1,5 +1,6 @@
 """The package layout's rules, checked on the source: the library never imports the CLI, imports across folders are
 absolute (the folder → package mapping in setup.py is invisible on disk), and library modules import no cycle."""
+
 import ast
 import importlib
 from pathlib import Path
@@ -8,8 +9,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # Folder on disk -> package it installs as (setup.py's package_dir).
-FOLDERS = {"modeling_unifer": "unifer", "dataset_scripts": "unifer.data", "trainers": "unifer.trainers",
-           "metrics": "unifer.metrics", "space": "unifer.space"}
+FOLDERS = {
+    "modeling_unifer": "unifer",
+    "dataset_scripts": "unifer.data",
+    "trainers": "unifer.trainers",
+    "metrics": "unifer.metrics",
+    "space": "unifer.space",
+}
 
 
 def library_files():
@@ -38,13 +44,19 @@ def imported_modules(path: Path) -> list[tuple[int, int, str]]:
 
 @pytest.mark.parametrize("path", list(library_files()), ids=lambda p: str(p.relative_to(ROOT)))
 def test_library_never_imports_the_cli(path):
-    offenders = [line for line, level, module in imported_modules(path)
-                 if level == 0 and (module == "unifer.commands" or module.startswith("unifer.commands."))]
+    offenders = [
+        line
+        for line, level, module in imported_modules(path)
+        if level == 0 and (module == "unifer.commands" or module.startswith("unifer.commands."))
+    ]
     assert not offenders, f"{path.name} imports unifer.commands at lines {offenders}"
 
 
-@pytest.mark.parametrize("path", [p for folder in FOLDERS for p in sorted((ROOT / folder).rglob("*.py"))],
-                         ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize(
+    "path",
+    [p for folder in FOLDERS for p in sorted((ROOT / folder).rglob("*.py"))],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
 def test_relative_imports_stay_inside_their_folder(path):
     """``from ..x`` would point, on disk, outside the folder: across folders, imports name ``unifer.…``."""
     folder_depth = len(path.relative_to(ROOT).parts) - 2  # sub-packages below the top-level folder
@@ -61,12 +73,14 @@ def test_every_library_module_imports_on_its_own():
     names = sorted(module_name(path) for path in library_files() if path.parent.name != "fer_accuracy")
     names = [name for name in names if name != "unifer.space.app"]  # the Space's entry file builds the demo
     assert "unifer.inference" in names and "unifer.metrics.scoring" in names
-    script = ("import importlib, sys\nfailed = []\nfor name in sys.argv[1:]:\n"
-              "    for loaded in [m for m in sys.modules if m.startswith('unifer')]:\n"
-              "        del sys.modules[loaded]\n"
-              "    try:\n        importlib.import_module(name)\n"
-              "    except ImportError as err:\n        failed.append(f'{name}: {err}')\n"
-              "print('\\n'.join(failed))\n")
+    script = (
+        "import importlib, sys\nfailed = []\nfor name in sys.argv[1:]:\n"
+        "    for loaded in [m for m in sys.modules if m.startswith('unifer')]:\n"
+        "        del sys.modules[loaded]\n"
+        "    try:\n        importlib.import_module(name)\n"
+        "    except ImportError as err:\n        failed.append(f'{name}: {err}')\n"
+        "print('\\n'.join(failed))\n"
+    )
     result = subprocess.run([sys.executable, "-c", script, *names], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "", result.stdout

@@ -1,4 +1,5 @@
 """The UniFER model classes, Auto registration, remote code, engines and the prediction API (tiny model)."""
+
 import io
 import json
 import subprocess
@@ -10,7 +11,13 @@ import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
-from transformers import AutoConfig, AutoModel, AutoModelForImageTextToText, AutoProcessor, Qwen2_5_VLForConditionalGeneration
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForImageTextToText,
+    AutoProcessor,
+    Qwen2_5_VLForConditionalGeneration,
+)
 
 from unifer.data.synfer import draw_face
 from unifer.images import ImageInputError
@@ -166,8 +173,10 @@ def test_probabilities_follow_the_model(engine, monkeypatch):
     probability must rise."""
     requests = make_requests([draw_face("fear", 0)], ["happiness", "sadness"])
     before = engine.score_candidates(requests, [""])[0]
-    tails = {label: set(engine.tokenizer(f"<answer>{label}</answer>", add_special_tokens=False)["input_ids"])
-             for label in ("happiness", "sadness")}
+    tails = {
+        label: set(engine.tokenizer(f"<answer>{label}</answer>", add_special_tokens=False)["input_ids"])
+        for label in ("happiness", "sadness")
+    }
     boosted = sorted(tails["sadness"] - tails["happiness"])
     forward = engine.model.forward
 
@@ -181,11 +190,14 @@ def test_probabilities_follow_the_model(engine, monkeypatch):
     assert after["sadness"] > before["sadness"] + 0.2
 
 
-@pytest.mark.parametrize("bad, message", [
-    (b"definitely not an image", "image 1"),
-    ("/no/such/face.png", "not found"),
-    (12345, "unsupported"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (b"definitely not an image", "image 1"),
+        ("/no/such/face.png", "not found"),
+        (12345, "unsupported"),
+    ],
+)
 def test_bad_images_raise_naming_the_item(bad, message):
     with pytest.raises(ImageInputError, match=message):
         make_requests([draw_face("happiness", 0), bad], RAF)

@@ -1,4 +1,5 @@
 """FER rewards: adversarial completions, both completion forms, the official variant, metric logging."""
+
 import doctest
 from collections import defaultdict
 
@@ -6,8 +7,13 @@ import pytest
 
 from unifer.labels import CANONICAL_EMOTIONS, SUBSET_LABELS
 from unifer.trainers import rewards
-from unifer.trainers.rewards import (REWARD_FUNCS, accuracy_reward, format_reward, get_reward_funcs,
-                                     official_accuracy_reward)
+from unifer.trainers.rewards import (
+    REWARD_FUNCS,
+    accuracy_reward,
+    format_reward,
+    get_reward_funcs,
+    official_accuracy_reward,
+)
 
 RAF = list(SUBSET_LABELS["rafdb"])
 FERPLUS = list(SUBSET_LABELS["ferplus"])
@@ -22,16 +28,16 @@ def wrap(answer, think="The mouth corners turn up and the cheeks rise."):
 CASES = [
     # ---- correct, in every way the strict parser forgives ----
     (wrap("happiness"), "happiness", RAF, 1.0, 1.0),
-    (wrap("HAPPINESS"), "happiness", RAF, 1.0, 1.0),                        # wrong case
-    (wrap("Happy"), "happiness", RAF, 1.0, 1.0),                            # alias of the candidate
-    (wrap("happiness"), "happy", FERPLUS, 1.0, 1.0),                        # FERPlus names it "happy"
-    (wrap("happy"), "happiness", None, 1.0, 1.0),                           # no candidates: canonical emotions
-    (wrap("The answer is: **Surprise**."), "surprise", RAF, 1.0, 1.0),      # filler and markdown
-    (wrap("no expression"), "neutral", RAF, 1.0, 1.0),                      # two-word alias
+    (wrap("HAPPINESS"), "happiness", RAF, 1.0, 1.0),  # wrong case
+    (wrap("Happy"), "happiness", RAF, 1.0, 1.0),  # alias of the candidate
+    (wrap("happiness"), "happy", FERPLUS, 1.0, 1.0),  # FERPlus names it "happy"
+    (wrap("happy"), "happiness", None, 1.0, 1.0),  # no candidates: canonical emotions
+    (wrap("The answer is: **Surprise**."), "surprise", RAF, 1.0, 1.0),  # filler and markdown
+    (wrap("no expression"), "neutral", RAF, 1.0, 1.0),  # two-word alias
     ("<think>x</think>\n<answer>\nDisgust\n</answer>\n", "disgust", RAF, 1.0, 1.0),
-    (wrap("\uff48\uff41\uff50\uff50\uff59"), "happiness", RAF, 1.0, 1.0),    # full-width letters (NFKC)
-    (wrap(LONG_THINK), "happiness", RAF, 0.0, 1.0),                         # long answer full of words
-    (wrap("happiness", think=LONG_THINK), "happiness", RAF, 1.0, 1.0),      # very long reasoning is fine
+    (wrap("\uff48\uff41\uff50\uff50\uff59"), "happiness", RAF, 1.0, 1.0),  # full-width letters (NFKC)
+    (wrap(LONG_THINK), "happiness", RAF, 0.0, 1.0),  # long answer full of words
+    (wrap("happiness", think=LONG_THINK), "happiness", RAF, 1.0, 1.0),  # very long reasoning is fine
     # ---- wrong label ----
     (wrap("sadness"), "happiness", RAF, 0.0, 1.0),
     ("<think>It is happiness.</think><answer>sadness</answer>", "happiness", RAF, 0.0, 1.0),  # label in think only
@@ -42,21 +48,21 @@ CASES = [
     (wrap("not sadness"), "happiness", RAF, 0.0, 1.0),
     (wrap("not happiness"), "happiness", RAF, 0.0, 1.0),
     (wrap("It isn't anger"), "anger", RAF, 0.0, 1.0),
-    (wrap(", ".join(RAF)), "happiness", RAF, 0.0, 1.0),                      # every candidate listed
-    (wrap("happiness " * 500), "happiness", RAF, 0.0, 1.0),                 # the label 500 times
+    (wrap(", ".join(RAF)), "happiness", RAF, 0.0, 1.0),  # every candidate listed
+    (wrap("happiness " * 500), "happiness", RAF, 0.0, 1.0),  # the label 500 times
     # ---- labels outside the item's candidates ----
     (wrap("contempt"), "happiness", RAF, 0.0, 1.0),
-    (wrap("scorn"), "happiness", RAF, 0.0, 1.0),                            # alias of a non-candidate
+    (wrap("scorn"), "happiness", RAF, 0.0, 1.0),  # alias of a non-candidate
     (wrap("happinessss"), "happiness", RAF, 0.0, 1.0),
     # ---- empty or missing answers and tags ----
     (wrap(""), "happiness", RAF, 0.0, 0.0),
     (wrap("   "), "happiness", RAF, 0.0, 0.0),
     ("", "happiness", RAF, 0.0, 0.0),
-    ("happiness", "happiness", RAF, 0.0, 0.0),                              # no tags at all
+    ("happiness", "happiness", RAF, 0.0, 0.0),  # no tags at all
     ("<think>The mouth corners turn up.</think> happiness", "happiness", RAF, 0.0, 0.0),
-    ("<answer>happiness</answer>", "happiness", RAF, 1.0, 0.0),             # no think block
-    (wrap("happiness", think=""), "happiness", RAF, 1.0, 0.0),              # empty think block
-    ("<think>x</think><answer>happiness", "happiness", RAF, 0.0, 0.0),      # unclosed answer
+    ("<answer>happiness</answer>", "happiness", RAF, 1.0, 0.0),  # no think block
+    (wrap("happiness", think=""), "happiness", RAF, 1.0, 0.0),  # empty think block
+    ("<think>x</think><answer>happiness", "happiness", RAF, 0.0, 0.0),  # unclosed answer
     # ---- duplicated, misordered, nested, split tags ----
     (wrap("happiness") + "<answer>happiness</answer>", "happiness", RAF, 0.0, 0.0),
     ("<think>a</think><think>b</think><answer>happiness</answer>", "happiness", RAF, 1.0, 0.0),
@@ -66,14 +72,15 @@ CASES = [
     (wrap("happiness") + " I hope this helps!", "happiness", RAF, 1.0, 0.0),  # trailing chatter
     ("<THINK>x</THINK><ANSWER>happiness</ANSWER>", "happiness", RAF, 1.0, 0.0),  # tags in the wrong case
     # ---- unicode tricks ----
-    (wrap("h\u0430ppiness"), "happiness", RAF, 0.0, 1.0),                   # Cyrillic a
-    (wrap("happi\u200bness"), "happiness", RAF, 0.0, 1.0),                  # zero-width space inside
-    (wrap("happiness\u200b"), "happiness", RAF, 1.0, 1.0),                  # trailing zero-width space
+    (wrap("h\u0430ppiness"), "happiness", RAF, 0.0, 1.0),  # Cyrillic a
+    (wrap("happi\u200bness"), "happiness", RAF, 0.0, 1.0),  # zero-width space inside
+    (wrap("happiness\u200b"), "happiness", RAF, 1.0, 1.0),  # trailing zero-width space
 ]
 
 
-@pytest.mark.parametrize("completion, solution, candidates, accuracy, fmt", CASES,
-                         ids=[f"{i}:{c[0][:40]!r}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    "completion, solution, candidates, accuracy, fmt", CASES, ids=[f"{i}:{c[0][:40]!r}" for i, c in enumerate(CASES)]
+)
 def test_adversarial_completions(completion, solution, candidates, accuracy, fmt):
     assert accuracy_reward([completion], solution=[solution], candidate_labels=[candidates]) == [accuracy]
     assert format_reward([completion]) == [fmt]
@@ -93,17 +100,20 @@ def test_conversational_and_string_completions_score_alike():
     assert format_reward(conversational) == format_reward(texts) == format_reward(blocks)
 
 
-@pytest.mark.parametrize("completion, solution, expected", [
-    ("<answer>happiness</answer>", "happiness", 1.0),
-    ("<think>x</think><answer> happiness </answer>", "happiness", 1.0),
-    ("<answer>\nhappiness\n</answer>", "happiness", 1.0),                  # newlines allowed, as officially
-    ("<answer>Happiness</answer>", "happiness", 0.0),                      # case-sensitive
-    ("<answer>happy</answer>", "happiness", 0.0),                          # no aliases
-    ("<answer>happiness.</answer>", "happiness", 0.0),
-    ("<answer>happiness</answer><answer>sadness</answer>", "happiness", 1.0),  # first block only
-    ("happiness", "happiness", 1.0),                                       # no block: compared whole
-    ("<answer>happiness</answer>", "<answer>happiness</answer>", 1.0),     # tagged solution is unwrapped
-])
+@pytest.mark.parametrize(
+    "completion, solution, expected",
+    [
+        ("<answer>happiness</answer>", "happiness", 1.0),
+        ("<think>x</think><answer> happiness </answer>", "happiness", 1.0),
+        ("<answer>\nhappiness\n</answer>", "happiness", 1.0),  # newlines allowed, as officially
+        ("<answer>Happiness</answer>", "happiness", 0.0),  # case-sensitive
+        ("<answer>happy</answer>", "happiness", 0.0),  # no aliases
+        ("<answer>happiness.</answer>", "happiness", 0.0),
+        ("<answer>happiness</answer><answer>sadness</answer>", "happiness", 1.0),  # first block only
+        ("happiness", "happiness", 1.0),  # no block: compared whole
+        ("<answer>happiness</answer>", "<answer>happiness</answer>", 1.0),  # tagged solution is unwrapped
+    ],
+)
 def test_official_accuracy_is_exact_match(completion, solution, expected):
     assert official_accuracy_reward([completion], solution=[solution]) == [expected]
 
@@ -134,8 +144,11 @@ def test_rewards_log_per_emotion_accuracy_and_format_rate():
 
 
 def test_registry_and_lookup():
-    assert REWARD_FUNCS == {"accuracy": accuracy_reward, "format": format_reward,
-                            "official_accuracy": official_accuracy_reward}
+    assert {
+        "accuracy": accuracy_reward,
+        "format": format_reward,
+        "official_accuracy": official_accuracy_reward,
+    } == REWARD_FUNCS
     assert get_reward_funcs(["format", "accuracy"]) == [format_reward, accuracy_reward]
     with pytest.raises(ValueError, match="Unknown reward function.*'acc'.*Allowed: accuracy, format"):
         get_reward_funcs(["acc"])

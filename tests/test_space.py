@@ -1,13 +1,14 @@
 """The Gradio Space: served on loopback with the tiny random model and driven through gradio_client, as a user's
 browser or script would. The tiny model's outputs are noise, so tests check the plumbing, not the answers."""
+
 import json
 import os
 import shutil
 import socket
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -21,7 +22,7 @@ from PIL import Image  # noqa: E402
 from unifer import SUBSET_LABELS, parse  # noqa: E402
 from unifer.data.synfer import draw_face  # noqa: E402
 from unifer.metrics.scoring import score  # noqa: E402
-from unifer.space.ui import NO_ANSWER, PAPER_SOURCE, LOCAL_SOURCE, build_demo, launch, load_model  # noqa: E402
+from unifer.space.ui import LOCAL_SOURCE, NO_ANSWER, PAPER_SOURCE, build_demo, launch, load_model  # noqa: E402
 
 MAX_NEW_TOKENS = 8  # enough to stream several chunks; the tiny model never stops on its own
 
@@ -35,8 +36,9 @@ def free_port() -> int:
 @contextmanager
 def served(model_path, results_dir: Path, examples_dir: Path) -> Iterator[str]:
     """Serve the demo on a free loopback port; yield its URL."""
-    demo = build_demo(str(model_path), examples_dir=examples_dir, results_dir=results_dir,
-                      max_new_tokens=MAX_NEW_TOKENS)
+    demo = build_demo(
+        str(model_path), examples_dir=examples_dir, results_dir=results_dir, max_new_tokens=MAX_NEW_TOKENS
+    )
     _, url, _ = launch(demo, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     try:
         yield url
@@ -46,8 +48,12 @@ def served(model_path, results_dir: Path, examples_dir: Path) -> Iterator[str]:
 
 def write_results(folder: Path) -> Path:
     """A results folder as the leaderboard reads it: one `unifer eval` run, one flat file, one broken file."""
-    run = score(["<answer>happy</answer>", "<answer>sad</answer>", "<answer>happy</answer>"],
-                ["happiness", "anger", "happy"], subsets=["rafdb", "rafdb", "ferplus"], bootstrap=0)
+    run = score(
+        ["<answer>happy</answer>", "<answer>sad</answer>", "<answer>happy</answer>"],
+        ["happiness", "anger", "happy"],
+        subsets=["rafdb", "rafdb", "ferplus"],
+        bootstrap=0,
+    )
     (folder / "my-run").mkdir(parents=True)
     (folder / "my-run" / "metrics.json").write_text(json.dumps(run))
     (folder / "flat-model.json").write_text(json.dumps(score(["<answer>sad</answer>"], ["happiness"], bootstrap=0)))
@@ -120,17 +126,20 @@ def _huge_png(path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("make_image,preset,custom,message", [
-    (None, "rafdb", "", "No image yet"),
-    (_text_file, "rafdb", "", "face.txt: not a readable image"),
-    (_truncated_png, "rafdb", "", "face.png: not a readable image"),
-    (_tiny_png, "rafdb", "", "10×10 px is too small to show a face; give an image at least 32×32 px"),
-    (_huge_png, "rafdb", "", "larger than 64,000,000 pixels"),
-    ("face", "custom", " , ,", "list is empty"),
-    ("face", "custom", "happy, banana", "Unknown emotion label 'banana'"),
-    ("face", "custom", "happy, joy", "name the same emotion"),
-    ("face", "no-such-preset", "", "Unknown label preset 'no-such-preset'"),
-])
+@pytest.mark.parametrize(
+    "make_image,preset,custom,message",
+    [
+        (None, "rafdb", "", "No image yet"),
+        (_text_file, "rafdb", "", "face.txt: not a readable image"),
+        (_truncated_png, "rafdb", "", "face.png: not a readable image"),
+        (_tiny_png, "rafdb", "", "10×10 px is too small to show a face; give an image at least 32×32 px"),
+        (_huge_png, "rafdb", "", "larger than 64,000,000 pixels"),
+        ("face", "custom", " , ,", "list is empty"),
+        ("face", "custom", "happy, banana", "Unknown emotion label 'banana'"),
+        ("face", "custom", "happy, joy", "name the same emotion"),
+        ("face", "no-such-preset", "", "Unknown label preset 'no-such-preset'"),
+    ],
+)
 def test_bad_input_gets_a_plain_message(client, face, tmp_path, make_image, preset, custom, message):
     image = face if make_image == "face" else make_image and make_image(tmp_path / "face.png")
     with pytest.raises(AppError) as raised:
@@ -154,8 +163,12 @@ def test_leaderboard_shows_paper_figures_and_local_runs(client):
     # my-run: RAF-DB 1 of 2, FERPlus 1 of 1, overall 2 of 3, strict extraction.
     assert rows["my-run"] == [LOCAL_SOURCE, "66.67", "50.00", "100.00", "–", "–", "strict"]
     assert rows["flat-model"] == [LOCAL_SOURCE, "0.00", "–", "–", "–", "–", "strict"]
-    assert [row[0] for row in table["data"]] == ["UniFER-7B", "my-run", "Gemini-2.5-Flash (best general MLLM)",
-                                                 "flat-model"]
+    assert [row[0] for row in table["data"]] == [
+        "UniFER-7B",
+        "my-run",
+        "Gemini-2.5-Flash (best general MLLM)",
+        "flat-model",
+    ]
     assert "`broken.json` (JSONDecodeError)" in note
 
 
@@ -169,16 +182,18 @@ def test_unloadable_model_falls_back_to_quickstart_then_tiny_with_a_notice(tiny_
 
     monkeypatch.delenv("UNIFER_QUICKSTART_MODEL")
     built = []
-    monkeypatch.setattr("unifer.tiny.build_tiny_unifer",  # a copy of the session's model, not a 20 s rebuild
-                        lambda path: built.append(path) or shutil.copytree(tiny_model_path, path, dirs_exist_ok=True))
+    monkeypatch.setattr(
+        "unifer.tiny.build_tiny_unifer",  # a copy of the session's model, not a 20 s rebuild
+        lambda path: built.append(path) or shutil.copytree(tiny_model_path, path, dirs_exist_ok=True),
+    )
     engine, notice = load_model()
     assert built and "tiny random model" in notice and "meaningless" in notice and "missing-model" in notice
     assert engine.model.config.model_type == "qwen2_5_vl"
 
 
 def test_cli_serves_on_loopback(tiny_model_path, tmp_path, monkeypatch):
-    from unifer.space import ui as space_app
     from unifer.commands import main
+    from unifer.space import ui as space_app
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the example faces' folder
     launched = {}

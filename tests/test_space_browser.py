@@ -1,4 +1,5 @@
 """The Space in a real browser: Debian's chromium, driven headless by Playwright (no browser download)."""
+
 import re
 import shutil
 
@@ -13,17 +14,30 @@ from unifer.data.synfer import draw_face  # noqa: E402
 from .test_space import served  # noqa: E402
 
 CHROMIUM = shutil.which("chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no `chromium` on PATH: `make browser` (Debian, as root) "
-                                                         "installs it; Playwright's own browser download is not used")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="no `chromium` on PATH: `make browser` (Debian, as root) "
+    "installs it; Playwright's own browser download is not used",
+)
 
 
 @pytest.fixture
 def page(tiny_model_path, tmp_path):
-    with served(tiny_model_path, tmp_path / "results", tmp_path / "examples") as url, \
-            playwright.sync_playwright() as p:
+    with (
+        served(tiny_model_path, tmp_path / "results", tmp_path / "examples") as url,
+        playwright.sync_playwright() as p,
+    ):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.set_default_timeout(60_000)

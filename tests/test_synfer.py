@@ -1,4 +1,5 @@
 """SynFER synthetic faces: determinism, sizes, API errors, reasoning text, streams, speed, legibility."""
+
 import hashlib
 import itertools
 import os
@@ -12,18 +13,60 @@ import pytest
 from PIL import Image
 
 from unifer.data import synfer
-from unifer.labels import ALIASES
 from unifer.data.synfer import SYNFER_EMOTIONS, describe, draw_face, geometry, item_seed, iter_faces, save_grid
+from unifer.labels import ALIASES
 
 # Words that would leak the answer into a <think> block, beyond the label aliases of unifer.labels.
 LEAKY_WORDS = {
-    "neutral", "happiness", "happy", "joy", "joyful", "smile", "smiling", "grin", "grinning", "cheerful",
-    "sadness", "sad", "sorrow", "unhappy", "crying", "frown", "frowning",
-    "surprise", "surprised", "astonished", "amazed", "shock", "shocked", "startled",
-    "anger", "angry", "mad", "furious", "rage",
-    "fear", "afraid", "scared", "fearful", "frightened", "terrified", "panic",
-    "disgust", "disgusted", "revulsion", "repulsed", "grossed",
-    "contempt", "contemptuous", "scorn", "disdain", "smirk", "smirking", "sneer", "sneering",
+    "neutral",
+    "happiness",
+    "happy",
+    "joy",
+    "joyful",
+    "smile",
+    "smiling",
+    "grin",
+    "grinning",
+    "cheerful",
+    "sadness",
+    "sad",
+    "sorrow",
+    "unhappy",
+    "crying",
+    "frown",
+    "frowning",
+    "surprise",
+    "surprised",
+    "astonished",
+    "amazed",
+    "shock",
+    "shocked",
+    "startled",
+    "anger",
+    "angry",
+    "mad",
+    "furious",
+    "rage",
+    "fear",
+    "afraid",
+    "scared",
+    "fearful",
+    "frightened",
+    "terrified",
+    "panic",
+    "disgust",
+    "disgusted",
+    "revulsion",
+    "repulsed",
+    "grossed",
+    "contempt",
+    "contemptuous",
+    "scorn",
+    "disdain",
+    "smirk",
+    "smirking",
+    "sneer",
+    "sneering",
 }
 
 
@@ -43,8 +86,10 @@ def test_same_arguments_give_identical_pixels(emotion):
 
 def test_pixels_are_identical_in_a_fresh_process():
     # A salted hash (Python's hash()) would pass the in-process test above but fail here.
-    code = ("import hashlib; from unifer.data.synfer import draw_face; "
-            "print(hashlib.sha256(draw_face('fear', 3, 64).tobytes()).hexdigest())")
+    code = (
+        "import hashlib; from unifer.data.synfer import draw_face; "
+        "print(hashlib.sha256(draw_face('fear', 3, 64).tobytes()).hexdigest())"
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "PYTHONHASHSEED": "12345"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == _digest(draw_face("fear", 3, 64))
@@ -72,12 +117,15 @@ def test_sizes_show_the_same_face():
     assert np.abs(big - same).mean() < 0.25 * np.abs(big - other).mean()
 
 
-@pytest.mark.parametrize("call", [
-    lambda: draw_face("joy", 0),
-    lambda: geometry("Happiness", 0),
-    lambda: describe("angry", 0),
-    lambda: next(iter_faces(1, emotions=("neutral", "boredom"))),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: draw_face("joy", 0),
+        lambda: geometry("Happiness", 0),
+        lambda: describe("angry", 0),
+        lambda: next(iter_faces(1, emotions=("neutral", "boredom"))),
+    ],
+)
 def test_unknown_emotion_lists_the_allowed_ones(call):
     with pytest.raises(ValueError, match="neutral, happiness, sadness, surprise, anger, fear, disgust, contempt"):
         call()
@@ -138,8 +186,10 @@ def test_drawing_is_fast():
 
 def test_mean_images_of_each_class_differ():
     # Seeds name persons shared by all emotions, so these means differ only through the expressions.
-    means = {e: np.mean([np.asarray(draw_face(e, seed, 32, mode="L"), dtype=float) for seed in range(40)], axis=0)
-             for e in SYNFER_EMOTIONS}
+    means = {
+        e: np.mean([np.asarray(draw_face(e, seed, 32, mode="L"), dtype=float) for seed in range(40)], axis=0)
+        for e in SYNFER_EMOTIONS
+    }
     for a, b in itertools.combinations(SYNFER_EMOTIONS, 2):
         assert np.abs(means[a] - means[b]).mean() > 0.3, (a, b)
 

@@ -1,4 +1,5 @@
 """The tiny offline Qwen2.5-VL test model built by ``unifer.tiny.build_tiny_unifer``."""
+
 import time
 
 import numpy as np
@@ -47,8 +48,16 @@ def state_dict_of(path):
 
 def test_folder_contents_and_readme(tiny_model_path):
     names = {p.name for p in tiny_model_path.iterdir()}
-    for required in ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
-                     "tokenizer_config.json", "processor_config.json", "chat_template.jinja", "README.md"):
+    for required in (
+        "config.json",
+        "generation_config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "processor_config.json",
+        "chat_template.jinja",
+        "README.md",
+    ):
         assert required in names, required
     readme = (tiny_model_path / "README.md").read_text()
     assert "NOT trained" in readme and "meaningless" in readme
@@ -96,7 +105,9 @@ def test_chat_template_matches_qwen2_5_vl(processor):
     )
     with_system = processor.apply_chat_template(
         [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}],
-        add_generation_prompt=False, tokenize=False)
+        add_generation_prompt=False,
+        tokenize=False,
+    )
     assert with_system == "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n"
 
 
@@ -112,7 +123,7 @@ def test_generate_from_one_image(processor, model):
     inputs = processor(text=text, images=face(1), return_tensors="pt")
     with torch.no_grad():
         out = model.generate(**inputs, max_new_tokens=8, do_sample=False)
-    new = out[0, inputs["input_ids"].shape[1]:]
+    new = out[0, inputs["input_ids"].shape[1] :]
     assert 1 <= new.numel() <= 8
     assert isinstance(processor.decode(new, skip_special_tokens=True), str)
 
@@ -133,9 +144,10 @@ def test_left_padded_batch_matches_single_generation(processor, model):
     with torch.no_grad():
         for text, image in zip(texts, images):
             inputs = processor(text=[text], images=[image], return_tensors="pt")
-            out = model.generate(**inputs, max_new_tokens=8, do_sample=False,
-                                 output_scores=True, return_dict_in_generate=True)
-            singles.append(out.sequences[0, inputs["input_ids"].shape[1]:].tolist())
+            out = model.generate(
+                **inputs, max_new_tokens=8, do_sample=False, output_scores=True, return_dict_in_generate=True
+            )
+            singles.append(out.sequences[0, inputs["input_ids"].shape[1] :].tolist())
             single_first_logits.append(out.scores[0][0])
 
     padding_side = processor.tokenizer.padding_side
@@ -148,8 +160,9 @@ def test_left_padded_batch_matches_single_generation(processor, model):
     assert len(set(lengths)) == 4, lengths  # really different lengths -> real left padding
     assert (batch["attention_mask"][:, -1] == 1).all()  # left padded
     with torch.no_grad():
-        out = model.generate(**batch, max_new_tokens=8, do_sample=False,
-                             output_scores=True, return_dict_in_generate=True)
+        out = model.generate(
+            **batch, max_new_tokens=8, do_sample=False, output_scores=True, return_dict_in_generate=True
+        )
     prompt_len = batch["input_ids"].shape[1]
     for i, single in enumerate(singles):
         row = out.sequences[i, prompt_len:].tolist()
@@ -189,8 +202,14 @@ def test_same_seed_identical_different_seed_different(tmp_path, tiny_model_path)
     ref, same = state_dict_of(tiny_model_path), state_dict_of(again)
     assert ref.keys() == same.keys()
     assert all(torch.equal(ref[k], same[k]) for k in ref)
-    for name in ("tokenizer.json", "tokenizer_config.json", "config.json", "processor_config.json",
-                 "chat_template.jinja", "generation_config.json"):
+    for name in (
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "config.json",
+        "processor_config.json",
+        "chat_template.jinja",
+        "generation_config.json",
+    ):
         assert (tiny_model_path / name).read_bytes() == (again / name).read_bytes(), name
 
     other = state_dict_of(build_tiny_unifer(tmp_path / "other", seed=1))
@@ -203,8 +222,16 @@ def test_same_seed_identical_different_seed_different(tmp_path, tiny_model_path)
 def test_overrides_build_a_bigger_model(tmp_path):
     from unifer.tiny import tiny_config
 
-    path = build_tiny_unifer(tmp_path / "big", seed=0, hidden_size=128, num_attention_heads=8,
-                             num_key_value_heads=2, vision_depth=4, vision_hidden_size=96, vision_num_heads=6)
+    path = build_tiny_unifer(
+        tmp_path / "big",
+        seed=0,
+        hidden_size=128,
+        num_attention_heads=8,
+        num_key_value_heads=2,
+        vision_depth=4,
+        vision_hidden_size=96,
+        vision_num_heads=6,
+    )
     model = AutoModelForImageTextToText.from_pretrained(path)
     assert model.config.text_config.hidden_size == 128
     assert model.config.vision_config.depth == 4

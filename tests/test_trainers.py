@@ -1,4 +1,5 @@
 """SFT and GRPO trainers, recipes and the ``unifer train`` CLI on the tiny random model, on a CPU."""
+
 import json
 import math
 from pathlib import Path
@@ -20,7 +21,8 @@ from unifer.trainers.configs import UniFERGRPOConfig, UniFERSFTConfig  # noqa: E
 from unifer.trainers.grpo import UniFERGRPOTrainer  # noqa: E402
 from unifer.trainers.rewards import accuracy_reward, completion_text, format_reward  # noqa: E402
 from unifer.trainers.sft import UniFERSFTTrainer, response_mask  # noqa: E402
-from unifer.trainers.train import cli_main as train_main, make_parser  # noqa: E402
+from unifer.trainers.train import cli_main as train_main  # noqa: E402
+from unifer.trainers.train import make_parser
 
 RECIPES = Path(__file__).resolve().parents[1] / "trainers" / "recipes"
 QUESTION = fer_question(CANONICAL_EMOTIONS)
@@ -36,20 +38,24 @@ def faces():
 
 @pytest.fixture(scope="module")
 def cot_dataset(faces):
-    return Dataset.from_dict({
-        "messages": [chat_messages(None, QUESTION, response=RESPONSE.format(emotion)) for emotion, _ in faces],
-        "images": [[image] for _, image in faces],
-    })
+    return Dataset.from_dict(
+        {
+            "messages": [chat_messages(None, QUESTION, response=RESPONSE.format(emotion)) for emotion, _ in faces],
+            "images": [[image] for _, image in faces],
+        }
+    )
 
 
 @pytest.fixture(scope="module")
 def rlvr_dataset(faces):
-    return Dataset.from_dict({
-        "prompt": [chat_messages(None, QUESTION) for _ in faces],
-        "image": [image for _, image in faces],
-        "solution": [emotion for emotion, _ in faces],
-        "candidate_labels": [list(CANONICAL_EMOTIONS)] * len(faces),
-    })
+    return Dataset.from_dict(
+        {
+            "prompt": [chat_messages(None, QUESTION) for _ in faces],
+            "image": [image for _, image in faces],
+            "solution": [emotion for emotion, _ in faces],
+            "candidate_labels": [list(CANONICAL_EMOTIONS)] * len(faces),
+        }
+    )
 
 
 def load(path):
@@ -110,7 +116,7 @@ def test_sft_labels_only_the_response_and_end_of_turn(tiny_model_path, cot_datas
         assert labels[labels != -100].tolist() == expected, row
         # The labelled tokens are the last ones of the sequence, just before any padding.
         length = int(batch["attention_mask"][row].sum())
-        assert batch["input_ids"][row, length - len(expected) - 1:length - 1].tolist() == expected
+        assert batch["input_ids"][row, length - len(expected) - 1 : length - 1].tolist() == expected
 
 
 def test_response_mask_covers_every_assistant_turn_and_its_end_of_turn_only():
@@ -147,8 +153,13 @@ def test_sft_accepts_raw_cot_rows(tiny_model_path, faces, tmp_path):
     for i, (_, image) in enumerate(faces[:2]):
         paths.append(str(tmp_path / f"face{i}.png"))
         image.convert("L").save(paths[-1])  # grayscale, as FERPlus: prepared to RGB by the collator
-    raw = Dataset.from_dict({"image_path": paths, "question": [QUESTION] * 2,
-                             "response": [RESPONSE.format(emotion) for emotion, _ in faces[:2]]})
+    raw = Dataset.from_dict(
+        {
+            "image_path": paths,
+            "question": [QUESTION] * 2,
+            "response": [RESPONSE.format(emotion) for emotion, _ in faces[:2]],
+        }
+    )
     trainer = sft(load(tiny_model_path), raw, tmp_path / "out")
     assert trainer.train_dataset.column_names == ["messages", "images"]
     batch = trainer.data_collator([trainer.train_dataset[0], trainer.train_dataset[1]])
@@ -158,9 +169,13 @@ def test_sft_accepts_raw_cot_rows(tiny_model_path, faces, tmp_path):
 def test_sft_lora_trains_only_the_adapter(tiny_model_path, cot_dataset, tmp_path):
     model = load(tiny_model_path)
     trainer = UniFERSFTTrainer(
-        model, args=UniFERSFTConfig(output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=2,
-                                    learning_rate=1e-2, **CPU),
-        train_dataset=cot_dataset, peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+        model,
+        args=UniFERSFTConfig(
+            output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=2, learning_rate=1e-2, **CPU
+        ),
+        train_dataset=cot_dataset,
+        peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]),
+    )
     before = snapshot(trainer.model)
     trainer.train()
     moved = changed(trainer.model, before)
@@ -191,16 +206,27 @@ def length_reward(completions, **kwargs):
 
 
 def grpo_config(tmp_path, **config):
-    defaults = {"max_steps": 2, "per_device_train_batch_size": 2, "num_generations": 2, "max_completion_length": 8,
-                "learning_rate": 1e-3, "beta": 0.04, **CPU}
+    defaults = {
+        "max_steps": 2,
+        "per_device_train_batch_size": 2,
+        "num_generations": 2,
+        "max_completion_length": 8,
+        "learning_rate": 1e-3,
+        "beta": 0.04,
+        **CPU,
+    }
     return UniFERGRPOConfig(output_dir=str(tmp_path), **{**defaults, **config})
 
 
 def test_grpo_two_steps_change_parameters_and_log_fer_metrics(tiny_model_path, rlvr_dataset, tmp_path):
     model = load(tiny_model_path)
     before = snapshot(model)
-    trainer = UniFERGRPOTrainer(model, reward_funcs=[accuracy_reward, format_reward, length_reward],
-                                args=grpo_config(tmp_path, temperature=1.5), train_dataset=rlvr_dataset)
+    trainer = UniFERGRPOTrainer(
+        model,
+        reward_funcs=[accuracy_reward, format_reward, length_reward],
+        args=grpo_config(tmp_path, temperature=1.5),
+        train_dataset=rlvr_dataset,
+    )
     trainer.train()
     assert len(losses(trainer)) == 2 and all(math.isfinite(loss) for loss in losses(trainer))
     assert changed(model, before)
@@ -212,16 +238,20 @@ def test_grpo_two_steps_change_parameters_and_log_fer_metrics(tiny_model_path, r
 def test_grpo_freeze_vision_tower_keeps_the_encoder(tiny_model_path, rlvr_dataset, tmp_path):
     model = load(tiny_model_path)
     before = snapshot(model)
-    UniFERGRPOTrainer(model, reward_funcs=[length_reward],
-                      args=grpo_config(tmp_path, temperature=1.5, freeze_vision_tower=True),
-                      train_dataset=rlvr_dataset).train()
+    UniFERGRPOTrainer(
+        model,
+        reward_funcs=[length_reward],
+        args=grpo_config(tmp_path, temperature=1.5, freeze_vision_tower=True),
+        train_dataset=rlvr_dataset,
+    ).train()
     assert not {name for name in changed(model, before) if is_vision_encoder(name)}
     assert changed(model, before)
 
 
 def test_grpo_defaults_to_the_fer_rewards_and_prepares_faces(tiny_model_path, rlvr_dataset, tmp_path):
-    trainer = UniFERGRPOTrainer(load(tiny_model_path), args=grpo_config(tmp_path, reward_weights=[2.0, 1.0]),
-                                train_dataset=rlvr_dataset)
+    trainer = UniFERGRPOTrainer(
+        load(tiny_model_path), args=grpo_config(tmp_path, reward_weights=[2.0, 1.0]), train_dataset=rlvr_dataset
+    )
     assert trainer.reward_funcs == [accuracy_reward, format_reward]
     assert trainer.reward_weights.tolist() == [2.0, 1.0]
     seen = []
@@ -230,8 +260,12 @@ def test_grpo_defaults_to_the_fer_rewards_and_prepares_faces(tiny_model_path, rl
         seen.extend(image)
         return [0.0] * len(completions)
 
-    trainer = UniFERGRPOTrainer(load(tiny_model_path), reward_funcs=[probe], args=grpo_config(tmp_path, max_steps=1),
-                                train_dataset=rlvr_dataset)
+    trainer = UniFERGRPOTrainer(
+        load(tiny_model_path),
+        reward_funcs=[probe],
+        args=grpo_config(tmp_path, max_steps=1),
+        train_dataset=rlvr_dataset,
+    )
     trainer.train()
     # The faces are drawn at 64×64; generation and the rewards see them prepared to 224×224 RGB.
     assert seen and all(image.size == (224, 224) and image.mode == "RGB" for image in seen)
@@ -240,8 +274,9 @@ def test_grpo_defaults_to_the_fer_rewards_and_prepares_faces(tiny_model_path, rl
 def test_grpo_accepts_raw_rlvr_rows(tiny_model_path, faces, tmp_path):
     path = tmp_path / "face.png"
     faces[0][1].convert("L").save(path)  # grayscale, as FERPlus: prepared to RGB as it is read
-    raw = Dataset.from_dict({"image_path": [str(path)] * 2, "problem": [QUESTION] * 2,
-                             "solution": ["<answer> Calm </answer>", "neutral"]})  # tagged as released, or bare
+    raw = Dataset.from_dict(
+        {"image_path": [str(path)] * 2, "problem": [QUESTION] * 2, "solution": ["<answer> Calm </answer>", "neutral"]}
+    )  # tagged as released, or bare
     trainer = UniFERGRPOTrainer(load(tiny_model_path), args=grpo_config(tmp_path / "out"), train_dataset=raw)
     rows = [trainer.train_dataset[i] for i in range(2)]
     assert sorted(rows[0]) == ["candidate_labels", "image", "prompt", "solution"]
@@ -257,37 +292,56 @@ def test_raw_rlvr_rows_keep_the_candidates_the_official_reward_needs(tiny_model_
     path = tmp_path / "face.png"
     faces[0][1].save(path)
     ferplus = list(SUBSET_LABELS["ferplus"])
-    raw = Dataset.from_dict({"image_path": [str(path)], "problem": [fer_question(ferplus)],
-                             "solution": ["<answer>happy</answer>"]})
-    trainer = UniFERGRPOTrainer(load(tiny_model_path), args=grpo_config(tmp_path / "out",
-                                                                        reward_funcs=["official_accuracy"]),
-                                train_dataset=raw)
+    raw = Dataset.from_dict(
+        {"image_path": [str(path)], "problem": [fer_question(ferplus)], "solution": ["<answer>happy</answer>"]}
+    )
+    trainer = UniFERGRPOTrainer(
+        load(tiny_model_path),
+        args=grpo_config(tmp_path / "out", reward_funcs=["official_accuracy"]),
+        train_dataset=raw,
+    )
     row = trainer.train_dataset[0]
     assert "happy" in ferplus and row["candidate_labels"] == ferplus
     official_accuracy = trainer.reward_funcs[0]
-    assert official_accuracy(["<think>The mouth corners are raised.</think><answer>happy</answer>"],
-                             solution=[row["solution"]], candidate_labels=[row["candidate_labels"]]) == [1.0]
+    assert official_accuracy(
+        ["<think>The mouth corners are raised.</think><answer>happy</answer>"],
+        solution=[row["solution"]],
+        candidate_labels=[row["candidate_labels"]],
+    ) == [1.0]
 
 
 def test_raw_rows_the_data_builder_rejects_are_refused(tiny_model_path, faces, tmp_path):
     path = tmp_path / "face.png"
     faces[0][1].save(path)
-    raw = Dataset.from_dict({"image_path": [str(path)], "problem": [fer_question(["happy", "sad"])],
-                             "solution": ["<answer>angry</answer>"]})
+    raw = Dataset.from_dict(
+        {
+            "image_path": [str(path)],
+            "problem": [fer_question(["happy", "sad"])],
+            "solution": ["<answer>angry</answer>"],
+        }
+    )
     with pytest.raises(ValueError, match="label_not_in_candidates"):
         UniFERGRPOTrainer(load(tiny_model_path), args=grpo_config(tmp_path / "out"), train_dataset=raw)
 
 
-@pytest.mark.parametrize("per_device, accumulation, generations, valid, multiple", [
-    (3, 1, 2, "3", 6),
-    (4, 1, 3, "2, 4", 12),
-    (2, 3, 4, "2, 3, 6", 4),
-])
-def test_grpo_batch_divisibility_error_lists_valid_values(per_device, accumulation, generations, valid, multiple,
-                                                          tmp_path):
+@pytest.mark.parametrize(
+    "per_device, accumulation, generations, valid, multiple",
+    [
+        (3, 1, 2, "3", 6),
+        (4, 1, 3, "2, 4", 12),
+        (2, 3, 4, "2, 3, 6", 4),
+    ],
+)
+def test_grpo_batch_divisibility_error_lists_valid_values(
+    per_device, accumulation, generations, valid, multiple, tmp_path
+):
     with pytest.raises(ValueError) as error:
-        grpo_config(tmp_path, per_device_train_batch_size=per_device, gradient_accumulation_steps=accumulation,
-                    num_generations=generations)
+        grpo_config(
+            tmp_path,
+            per_device_train_batch_size=per_device,
+            gradient_accumulation_steps=accumulation,
+            num_generations=generations,
+        )
     message = str(error.value)
     batch = per_device * accumulation
     assert f"holds {batch} completions" in message
@@ -308,7 +362,8 @@ def test_every_recipe_parses(recipe):
     stage = recipe.split("_")[0]
     # The GPU recipes ask for bf16, which transformers refuses on a CPU-only machine unless told it is one.
     data_args, args, model_args = make_parser(stage).parse_args_and_config(
-        ["--config", str(RECIPES / recipe), "--use_cpu", "true"])
+        ["--config", str(RECIPES / recipe), "--use_cpu", "true"]
+    )
     assert data_args.dataset_name and model_args.model_name_or_path
     assert type(args).__name__ == ("UniFERSFTConfig" if stage == "sft" else "UniFERGRPOConfig")
     assert model_args.use_peft == ("lora" in recipe)
@@ -316,16 +371,30 @@ def test_every_recipe_parses(recipe):
 
 def test_paper_recipes_carry_the_paper_settings():
     _, sft_args, _ = make_parser("sft").parse_args_and_config(
-        ["--config", str(RECIPES / "sft_qwen2_5_vl_7b.yaml"), "--use_cpu", "true"])
-    assert (sft_args.num_train_epochs, sft_args.learning_rate, sft_args.max_grad_norm, sft_args.image_size) == \
-        (2, 2e-5, 5.0, 224)
+        ["--config", str(RECIPES / "sft_qwen2_5_vl_7b.yaml"), "--use_cpu", "true"]
+    )
+    assert (sft_args.num_train_epochs, sft_args.learning_rate, sft_args.max_grad_norm, sft_args.image_size) == (
+        2,
+        2e-5,
+        5.0,
+        224,
+    )
     assert sft_args.per_device_train_batch_size * sft_args.gradient_accumulation_steps * 4 == 16  # on 4 GPUs
     assert sft_args.lr_scheduler_type == "cosine" and sft_args.bf16
     _, grpo_args, _ = make_parser("grpo").parse_args_and_config(
-        ["--config", str(RECIPES / "grpo_qwen2_5_vl_7b.yaml"), "--use_cpu", "true"])
-    assert (grpo_args.learning_rate, grpo_args.weight_decay, grpo_args.num_train_epochs, grpo_args.beta,
-            grpo_args.num_generations, grpo_args.temperature, grpo_args.max_completion_length,
-            grpo_args.vllm_max_model_length, grpo_args.max_grad_norm) == (1e-6, 0.01, 1, 0.04, 8, 1.0, 1024, 5120, 5.0)
+        ["--config", str(RECIPES / "grpo_qwen2_5_vl_7b.yaml"), "--use_cpu", "true"]
+    )
+    assert (
+        grpo_args.learning_rate,
+        grpo_args.weight_decay,
+        grpo_args.num_train_epochs,
+        grpo_args.beta,
+        grpo_args.num_generations,
+        grpo_args.temperature,
+        grpo_args.max_completion_length,
+        grpo_args.vllm_max_model_length,
+        grpo_args.max_grad_norm,
+    ) == (1e-6, 0.01, 1, 0.04, 8, 1.0, 1024, 5120, 5.0)
     assert grpo_args.use_vllm and grpo_args.lr_scheduler_type == "cosine"
 
 
@@ -350,26 +419,65 @@ def assert_loadable(folder):
     assert isinstance(AutoModelForImageTextToText.from_pretrained(folder), torch.nn.Module)
 
 
-def test_tiny_recipes_train_end_to_end_and_save_an_evaluable_folder(tiny_model_path, cot_dataset, rlvr_dataset,
-                                                                    tmp_path):
+def test_tiny_recipes_train_end_to_end_and_save_an_evaluable_folder(
+    tiny_model_path, cot_dataset, rlvr_dataset, tmp_path
+):
     cot, rlvr = tmp_path / "cot.parquet", tmp_path / "rlvr.parquet"
     cot_dataset.to_parquet(cot)
     rlvr_dataset.to_parquet(rlvr)
     common = ["--model_name_or_path", str(tiny_model_path)]
-    train_main(["sft", "--config", str(RECIPES / "sft_tiny_cpu.yaml"), *common, "--dataset_name", str(cot),
-                "--output_dir", str(tmp_path / "sft")])
+    train_main(
+        [
+            "sft",
+            "--config",
+            str(RECIPES / "sft_tiny_cpu.yaml"),
+            *common,
+            "--dataset_name",
+            str(cot),
+            "--output_dir",
+            str(tmp_path / "sft"),
+        ]
+    )
     assert_loadable(tmp_path / "sft")
-    train_main(["grpo", "--config", str(RECIPES / "grpo_tiny_cpu.yaml"), "--model_name_or_path",
-                str(tmp_path / "sft"), "--dataset_name", str(rlvr), "--output_dir", str(tmp_path / "grpo")])
+    train_main(
+        [
+            "grpo",
+            "--config",
+            str(RECIPES / "grpo_tiny_cpu.yaml"),
+            "--model_name_or_path",
+            str(tmp_path / "sft"),
+            "--dataset_name",
+            str(rlvr),
+            "--output_dir",
+            str(tmp_path / "grpo"),
+        ]
+    )
     assert_loadable(tmp_path / "grpo")
 
 
 def test_lora_run_saves_a_merged_model_and_its_adapter(tiny_model_path, cot_dataset, tmp_path):
     cot = tmp_path / "cot.parquet"
     cot_dataset.to_parquet(cot)
-    train_main(["sft", "--config", str(RECIPES / "sft_tiny_cpu.yaml"), "--model_name_or_path", str(tiny_model_path),
-                "--dataset_name", str(cot), "--output_dir", str(tmp_path / "out"), "--use_peft", "true",
-                "--lora_r", "4", "--lora_target_modules", "q_proj", "v_proj"])
+    train_main(
+        [
+            "sft",
+            "--config",
+            str(RECIPES / "sft_tiny_cpu.yaml"),
+            "--model_name_or_path",
+            str(tiny_model_path),
+            "--dataset_name",
+            str(cot),
+            "--output_dir",
+            str(tmp_path / "out"),
+            "--use_peft",
+            "true",
+            "--lora_r",
+            "4",
+            "--lora_target_modules",
+            "q_proj",
+            "v_proj",
+        ]
+    )
     assert (tmp_path / "out" / "adapter" / "adapter_config.json").exists()
     assert_loadable(tmp_path / "out")
 
@@ -377,9 +485,21 @@ def test_lora_run_saves_a_merged_model_and_its_adapter(tiny_model_path, cot_data
 def test_resume_from_the_last_checkpoint(tiny_model_path, cot_dataset, tmp_path):
     cot = tmp_path / "cot.parquet"
     cot_dataset.to_parquet(cot)
-    run = ["sft", "--config", str(RECIPES / "sft_tiny_cpu.yaml"), "--model_name_or_path", str(tiny_model_path),
-           "--dataset_name", str(cot), "--output_dir", str(tmp_path / "out"), "--save_strategy", "steps",
-           "--save_steps", "1"]
+    run = [
+        "sft",
+        "--config",
+        str(RECIPES / "sft_tiny_cpu.yaml"),
+        "--model_name_or_path",
+        str(tiny_model_path),
+        "--dataset_name",
+        str(cot),
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--save_strategy",
+        "steps",
+        "--save_steps",
+        "1",
+    ]
     train_main([*run, "--max_steps", "1", "--learning_rate", "1e-3"])
     train_main([*run, "--max_steps", "2", "--learning_rate", "7e-4", "--resume_from_checkpoint", "last"])
     state = json.loads((tmp_path / "out" / "checkpoint-2" / "trainer_state.json").read_text())

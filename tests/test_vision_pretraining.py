@@ -1,4 +1,5 @@
 """Stage 0 (vision-tower pre-training with a max-pooled classifier) on the tiny random model."""
+
 import pytest
 import torch
 
@@ -9,7 +10,11 @@ from transformers import AutoModelForImageTextToText, AutoProcessor  # noqa: E40
 from unifer.data.synfer import iter_faces  # noqa: E402
 from unifer.trainers.configs import VisionPretrainingConfig  # noqa: E402
 from unifer.trainers.vision_pretraining import (  # noqa: E402
-    EncodedFaces, MaxPooledTowerClassifier, collate_faces, pretrain_vision_tower, probe_accuracy,
+    EncodedFaces,
+    MaxPooledTowerClassifier,
+    collate_faces,
+    pretrain_vision_tower,
+    probe_accuracy,
 )
 
 EMOTIONS = ("neutral", "happiness", "sadness")
@@ -17,7 +22,9 @@ EMOTIONS = ("neutral", "happiness", "sadness")
 
 @pytest.fixture(scope="module")
 def labelled_faces():
-    rows = [(EMOTIONS.index(emotion), image) for _, emotion, image in iter_faces(2, seed=0, size=64, emotions=EMOTIONS)]
+    rows = [
+        (EMOTIONS.index(emotion), image) for _, emotion, image in iter_faces(2, seed=0, size=64, emotions=EMOTIONS)
+    ]
     return Dataset.from_dict({"label": [label for label, _ in rows], "image": [image for _, image in rows]})
 
 
@@ -25,8 +32,15 @@ def test_pretraining_changes_the_vision_tower_only(tiny_model_path, labelled_fac
     model = AutoModelForImageTextToText.from_pretrained(tiny_model_path)
     processor = AutoProcessor.from_pretrained(tiny_model_path)
     before = {name: param.detach().clone() for name, param in model.named_parameters()}
-    args = VisionPretrainingConfig(output_dir=str(tmp_path), max_steps=3, per_device_train_batch_size=4,
-                                   learning_rate=1e-3, image_size=56, report_to="none", save_strategy="no")
+    args = VisionPretrainingConfig(
+        output_dir=str(tmp_path),
+        max_steps=3,
+        per_device_train_batch_size=4,
+        learning_rate=1e-3,
+        image_size=56,
+        report_to="none",
+        save_strategy="no",
+    )
     classifier = pretrain_vision_tower(model, processor.image_processor, labelled_faces, len(EMOTIONS), args)
     moved = {name for name, param in model.named_parameters() if not torch.equal(before[name], param)}
     assert moved and all(".visual." in f".{name}" for name in moved)
@@ -41,8 +55,10 @@ def test_max_pooling_is_per_image_for_mixed_sizes(tiny_model_path, labelled_face
     two = labelled_faces.select(range(2))
     big, small = (EncodedFaces(two, processor.image_processor, size) for size in (56, 28))
     alone = [collate_faces([big[0]]), collate_faces([small[1]])]
-    mixed = {"pixel_values": torch.cat([a["pixel_values"] for a in alone]),
-             "image_grid_thw": torch.cat([a["image_grid_thw"] for a in alone])}
+    mixed = {
+        "pixel_values": torch.cat([a["pixel_values"] for a in alone]),
+        "image_grid_thw": torch.cat([a["image_grid_thw"] for a in alone]),
+    }
     with torch.no_grad():
         together = classifier(**mixed)["logits"]
         separately = torch.cat([classifier(a["pixel_values"], a["image_grid_thw"])["logits"] for a in alone])
@@ -67,9 +83,16 @@ def test_token_loss_changes_training_from_its_start_step(tiny_model_path, labell
     def tower_after(**token_loss):
         torch.manual_seed(0)  # the classifier's head is initialised before the Trainer seeds
         model = AutoModelForImageTextToText.from_pretrained(tiny_model_path)
-        args = VisionPretrainingConfig(output_dir=str(tmp_path), max_steps=3, per_device_train_batch_size=4,
-                                       learning_rate=1e-3, image_size=56, report_to="none", save_strategy="no",
-                                       **token_loss)
+        args = VisionPretrainingConfig(
+            output_dir=str(tmp_path),
+            max_steps=3,
+            per_device_train_batch_size=4,
+            learning_rate=1e-3,
+            image_size=56,
+            report_to="none",
+            save_strategy="no",
+            **token_loss,
+        )
         pretrain_vision_tower(model, processor.image_processor, labelled_faces, len(EMOTIONS), args)
         return dict(model.model.visual.named_parameters())
 

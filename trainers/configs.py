@@ -9,6 +9,7 @@
 Each field carries its ``help`` in ``metadata``, so TRL's ``TrlParser`` turns it into a recipe key and a
 ``--flag`` with that help.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,9 +31,11 @@ class FERDataArguments:
 
     dataset_name: str | None = field(
         default=None,
-        metadata={"help": "A Parquet/JSON(L) file, a folder of them, or a Hub dataset id: the CoT shape (messages, "
-                          "images) for sft, the RLVR shape (prompt, image, solution, candidate_labels) for grpo, "
-                          "or raw rows (image_path + question/response or problem/solution)."},
+        metadata={
+            "help": "A Parquet/JSON(L) file, a folder of them, or a Hub dataset id: the CoT shape (messages, "
+            "images) for sft, the RLVR shape (prompt, image, solution, candidate_labels) for grpo, "
+            "or raw rows (image_path + question/response or problem/solution)."
+        },
     )
     dataset_config: str | None = field(default=None, metadata={"help": "Dataset configuration name, if any."})
     dataset_train_split: str = field(default="train", metadata={"help": "Split to train on."})
@@ -84,8 +87,11 @@ class UniFERSFTConfig(SFTConfig, FaceTrainingArguments):
 
     loss_on: str = field(
         default="response",
-        metadata={"help": "'response': loss on the assistant response only; 'all': every token but padding and "
-                          "image placeholders (the official UniFER recipe).", "choices": list(LOSS_ON)},
+        metadata={
+            "help": "'response': loss on the assistant response only; 'all': every token but padding and "
+            "image placeholders (the official UniFER recipe).",
+            "choices": list(LOSS_ON),
+        },
     )
 
     def __post_init__(self):
@@ -159,11 +165,14 @@ class VisionPretrainingConfig(TrainingArguments, ImageSizeArguments):
     """
 
     token_loss_weight: float = field(
-        default=0.0, metadata={"help": "Weight of the classifier's loss on every merged token (0: max-pooled only)."})
+        default=0.0, metadata={"help": "Weight of the classifier's loss on every merged token (0: max-pooled only)."}
+    )
     token_loss_start: int = field(default=0, metadata={"help": "Step from which the per-token loss is added."})
 
     def __post_init__(self):
         if self.token_loss_weight < 0 or self.token_loss_start < 0:
-            raise ValueError(f"token_loss_weight={self.token_loss_weight} and token_loss_start="
-                             f"{self.token_loss_start} must not be negative.")
+            raise ValueError(
+                f"token_loss_weight={self.token_loss_weight} and token_loss_start="
+                f"{self.token_loss_start} must not be negative."
+            )
         super().__post_init__()

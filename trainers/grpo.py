@@ -14,6 +14,7 @@ Everything else (vLLM colocate/server generation, loss types, KL, PEFT) is TRL's
 (:class:`~unifer.trainers.configs.UniFERGRPOConfig`).
 Run it with ``unifer train grpo --config recipe.yaml`` or ``accelerate launch -m unifer.trainers.grpo --config …``.
 """
+
 from __future__ import annotations
 
 import sys
@@ -48,8 +49,9 @@ def prepared_faces_batch(batch: dict[str, list], size: int | None) -> dict[str, 
     return {name: [row[name] for row in rows] for name in batch}
 
 
-def with_prepared_faces(dataset: Dataset | IterableDataset | None,
-                        size: int | None) -> Dataset | IterableDataset | None:
+def with_prepared_faces(
+    dataset: Dataset | IterableDataset | None, size: int | None
+) -> Dataset | IterableDataset | None:
     """The dataset with every row's faces prepared as the trainer reads it (``with_transform``, or ``map`` on a
     stream): lazily, so no prepared copy of the dataset is written."""
     if dataset is None:
@@ -64,12 +66,20 @@ class UniFERGRPOTrainer(GRPOTrainer):
 
     _tag_names = ["trl", "grpo", "unifer"]
 
-    def __init__(self, model, reward_funcs=None, args: UniFERGRPOConfig | None = None, train_dataset=None,
-                 eval_dataset=None, **kwargs):
+    def __init__(
+        self,
+        model,
+        reward_funcs=None,
+        args: UniFERGRPOConfig | None = None,
+        train_dataset=None,
+        eval_dataset=None,
+        **kwargs,
+    ):
         args = UniFERGRPOConfig() if args is None else args
         if not isinstance(args, UniFERGRPOConfig):
-            raise TypeError(f"args must be a UniFERGRPOConfig (it carries reward_funcs and image_size), "
-                            f"got {type(args).__name__}.")
+            raise TypeError(
+                f"args must be a UniFERGRPOConfig (it carries reward_funcs and image_size), got {type(args).__name__}."
+            )
         if reward_funcs is None:
             reward_funcs = get_reward_funcs(args.reward_funcs)
 
@@ -80,8 +90,14 @@ class UniFERGRPOTrainer(GRPOTrainer):
             eval_dataset = {name: prepare(dataset) for name, dataset in eval_dataset.items()}
         else:
             eval_dataset = prepare(eval_dataset)
-        super().__init__(model, reward_funcs=reward_funcs, args=args, train_dataset=prepare(train_dataset),
-                         eval_dataset=eval_dataset, **kwargs)
+        super().__init__(
+            model,
+            reward_funcs=reward_funcs,
+            args=args,
+            train_dataset=prepare(train_dataset),
+            eval_dataset=eval_dataset,
+            **kwargs,
+        )
         if args.freeze_vision_tower:
             freeze_vision_tower(self.model)
 

@@ -9,9 +9,11 @@ When TRL passes its ``log_metric`` hook (``GRPOTrainer`` does), the rewards also
 (``fer/accuracy/<emotion>``) and the format rate (``fer/format_rate``), averaged like TRL's own ``rewards/*``
 metrics, so a run shows which expressions improve.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from unifer.answers import extract_label, is_well_formed, official_answer_text
 from unifer.labels import CANONICAL_EMOTIONS, normalize, to_candidate
@@ -42,8 +44,9 @@ def _solutions(solution: Sequence[str] | None, reward: str) -> Sequence[str]:
     return solution
 
 
-def _log_rates(log_metric: Callable[[str, float], None] | None, prefix: str, solutions: Sequence[str],
-               rewards: list[float]) -> None:
+def _log_rates(
+    log_metric: Callable[[str, float], None] | None, prefix: str, solutions: Sequence[str], rewards: list[float]
+) -> None:
     """Log one value per completion under ``prefix/<emotion>``; TRL averages them over the batch and processes."""
     if log_metric is None:
         return
@@ -51,8 +54,12 @@ def _log_rates(log_metric: Callable[[str, float], None] | None, prefix: str, sol
         log_metric(f"{prefix}/{normalize(gold)}", reward)
 
 
-def accuracy_reward(completions: list, solution: Sequence[str] | None = None,
-                    candidate_labels: Sequence[Sequence[str] | None] | None = None, **kwargs) -> list[float]:
+def accuracy_reward(
+    completions: list,
+    solution: Sequence[str] | None = None,
+    candidate_labels: Sequence[Sequence[str] | None] | None = None,
+    **kwargs,
+) -> list[float]:
     """1.0 when the single ``<answer>`` block names exactly one of the item's candidates and it is the solution.
 
     Strict parsing (:func:`unifer.answers.extract_label`): case, punctuation, filler words ("The answer is") and
@@ -78,9 +85,12 @@ def accuracy_reward(completions: list, solution: Sequence[str] | None = None,
     return rewards
 
 
-def official_accuracy_reward(completions: list, solution: Sequence[str] | None = None,
-                             candidate_labels: Sequence[Sequence[str] | None] | None = None,
-                             **kwargs) -> list[float]:
+def official_accuracy_reward(
+    completions: list,
+    solution: Sequence[str] | None = None,
+    candidate_labels: Sequence[Sequence[str] | None] | None = None,
+    **kwargs,
+) -> list[float]:
     """The official UniFER accuracy reward: the stripped text of the first ``<answer>`` block must equal the
     solution exactly (case-sensitive, no aliases). As in the official code, a completion without an answer block
     is compared whole, and a solution wrapped in answer tags is unwrapped. The solution is spelled as the item's
@@ -98,8 +108,10 @@ def official_accuracy_reward(completions: list, solution: Sequence[str] | None =
     candidates = candidate_labels or [None] * len(completions)
     golds = [official_answer_text(gold) for gold in solutions]
     golds = [to_candidate(gold, labels) if labels else gold for gold, labels in zip(golds, candidates)]
-    rewards = [float(official_answer_text(completion_text(completion)) == gold)
-               for completion, gold in zip(completions, golds)]
+    rewards = [
+        float(official_answer_text(completion_text(completion)) == gold)
+        for completion, gold in zip(completions, golds)
+    ]
     _log_rates(kwargs.get("log_metric"), "fer/official_accuracy", golds, rewards)
     return rewards
 
@@ -135,6 +147,7 @@ def get_reward_funcs(names: Sequence[str]) -> list[Callable[..., list[float]]]:
     """
     unknown = [name for name in names if name not in REWARD_FUNCS]
     if unknown:
-        raise ValueError(f"Unknown reward function(s) {', '.join(map(repr, unknown))}. "
-                         f"Allowed: {', '.join(REWARD_FUNCS)}.")
+        raise ValueError(
+            f"Unknown reward function(s) {', '.join(map(repr, unknown))}. Allowed: {', '.join(REWARD_FUNCS)}."
+        )
     return [REWARD_FUNCS[name] for name in names]

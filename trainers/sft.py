@@ -15,13 +15,15 @@ Its config, :class:`~unifer.trainers.configs.UniFERSFTConfig`, lives with the ot
 :mod:`unifer.trainers.configs`.
 Run it with ``unifer train sft --config recipe.yaml`` or ``accelerate launch -m unifer.trainers.sft --config …``.
 """
+
 from __future__ import annotations
 
 import itertools
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from datasets import Dataset, IterableDataset
@@ -46,8 +48,9 @@ def freeze_vision_tower(model) -> int:
             param.requires_grad_(False)
             frozen += param.numel()
     if not frozen:
-        raise ValueError(f"freeze_vision_tower=True, but {type(model).__name__} has no vision tower parameters "
-                         "(named '…visual.…').")
+        raise ValueError(
+            f"freeze_vision_tower=True, but {type(model).__name__} has no vision tower parameters (named '…visual.…')."
+        )
     return frozen
 
 
@@ -89,7 +92,7 @@ def response_mask(input_ids: torch.Tensor, header_ids: list[int], end_of_turn_id
     positions = torch.arange(length).expand_as(input_ids)
     header_end = torch.zeros_like(input_ids, dtype=torch.bool)
     if length > width:
-        windows = input_ids.unfold(1, width, 1)[:, :length - width]
+        windows = input_ids.unfold(1, width, 1)[:, : length - width]
         header_end[:, width:] = (windows == torch.tensor(header_ids)).all(-1)
     last_start = torch.where(header_end, positions, -1).cummax(1).values
     last_end = torch.where(input_ids == end_of_turn_id, positions, -1).cummax(1).values
@@ -121,28 +124,34 @@ class UniFERSFTTrainer(SFTTrainer):
 
     _tag_names = ["trl", "sft", "unifer"]
 
-    def __init__(self, model, args: UniFERSFTConfig | None = None, train_dataset=None, eval_dataset=None,
-                 **kwargs):
+    def __init__(self, model, args: UniFERSFTConfig | None = None, train_dataset=None, eval_dataset=None, **kwargs):
         args = UniFERSFTConfig() if args is None else args
         if not isinstance(args, UniFERSFTConfig):
-            raise TypeError(f"args must be a UniFERSFTConfig (it carries loss_on and image_size), "
-                            f"got {type(args).__name__}.")
+            raise TypeError(
+                f"args must be a UniFERSFTConfig (it carries loss_on and image_size), got {type(args).__name__}."
+            )
         if isinstance(eval_dataset, dict):
             eval_dataset = {name: as_cot_dataset(dataset) for name, dataset in eval_dataset.items()}
         else:
             eval_dataset = as_cot_dataset(eval_dataset)
-        super().__init__(model, args=args, train_dataset=as_cot_dataset(train_dataset), eval_dataset=eval_dataset,
-                         **kwargs)
+        super().__init__(
+            model, args=args, train_dataset=as_cot_dataset(train_dataset), eval_dataset=eval_dataset, **kwargs
+        )
         if args.freeze_vision_tower:
             freeze_vision_tower(self.model)
         processor = self.processing_class
         placeholders = [getattr(processor, f"{kind}_token_id", None) for kind in ("image", "video")]
         tokenizer = processor.tokenizer
-        markers = (tokenizer(ASSISTANT_HEADER, add_special_tokens=False)["input_ids"],
-                   tokenizer.convert_tokens_to_ids(END_OF_TURN))
-        self.data_collator = FERCollator(self.data_collator, args.image_size,
-                                         [i for i in placeholders if i is not None],
-                                         markers if args.loss_on == "response" else None)
+        markers = (
+            tokenizer(ASSISTANT_HEADER, add_special_tokens=False)["input_ids"],
+            tokenizer.convert_tokens_to_ids(END_OF_TURN),
+        )
+        self.data_collator = FERCollator(
+            self.data_collator,
+            args.image_size,
+            [i for i in placeholders if i is not None],
+            markers if args.loss_on == "response" else None,
+        )
         self._check_max_length(self.train_dataset)
 
     def _check_max_length(self, dataset: Dataset | IterableDataset) -> None:
@@ -166,8 +175,11 @@ def prompt_token_counts(dataset: Dataset | IterableDataset, processor, image_siz
     image tokens per face. Only text is read: every face has the same size, so one blank face gives the count."""
     blank = Image.new("RGB", (image_size, image_size))
     image_token = processor.image_token
-    per_image = int((processor(text=[image_token], images=[blank], return_tensors="pt")["input_ids"]
-                     == processor.image_token_id).sum())
+    per_image = int(
+        (
+            processor(text=[image_token], images=[blank], return_tensors="pt")["input_ids"] == processor.image_token_id
+        ).sum()
+    )
 
     def tokens(text: str) -> int:
         # Each image placeholder in the text is one token; the processor expands it to ``per_image``.
@@ -178,9 +190,14 @@ def prompt_token_counts(dataset: Dataset | IterableDataset, processor, image_siz
     if isinstance(rows, IterableDataset):
         rows = itertools.islice(rows, STREAM_SCAN_ROWS)
     prompts = {repr(prompt): prompt for prompt in (_prompt_messages(row["messages"]) for row in rows)}
-    longest = max((processor.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
-                   for prompt in prompts.values()), key=tokens)
-    image_end = tokens(longest[:longest.rindex(image_token) + len(image_token)]) if image_token in longest else 0
+    longest = max(
+        (
+            processor.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+            for prompt in prompts.values()
+        ),
+        key=tokens,
+    )
+    image_end = tokens(longest[: longest.rindex(image_token) + len(image_token)]) if image_token in longest else 0
     return tokens(longest), image_end, per_image
 
 

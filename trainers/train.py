@@ -13,11 +13,12 @@ The output folder ends up holding full weights and the processor (a LoRA run is 
 Heavy imports stay inside the functions: ``unifer.commands.train`` imports :data:`STAGES` from here, and
 ``unifer --help`` must stay instant.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 STAGES = ("sft", "grpo")
 # Single files are loaded with these ``datasets`` builders; folders and Hub ids are inferred by ``load_dataset``.
@@ -65,9 +66,13 @@ def load_model(model_args, training_args):
 
     if model_args.model_name_or_path is None:
         raise ValueError("no model: set model_name_or_path in the recipe or pass --model_name_or_path.")
-    kwargs = {"revision": model_args.model_revision, "dtype": model_args.dtype,
-              "attn_implementation": model_args.attn_implementation,
-              "trust_remote_code": training_args.trust_remote_code, **(training_args.model_init_kwargs or {})}
+    kwargs = {
+        "revision": model_args.model_revision,
+        "dtype": model_args.dtype,
+        "attn_implementation": model_args.attn_implementation,
+        "trust_remote_code": training_args.trust_remote_code,
+        **(training_args.model_init_kwargs or {}),
+    }
     training_args.model_init_kwargs = None  # consumed here; TRL would warn that it ignores them
     quantization_config = get_quantization_config(model_args)
     if quantization_config is not None:

@@ -17,6 +17,7 @@ the tower's last blocks spread the expression across tokens; the language model 
 This is supervised pre-training on the training split's labels; say so wherever it is used. Its config,
 :class:`~unifer.trainers.configs.VisionPretrainingConfig`, lives with the others in :mod:`unifer.trainers.configs`.
 """
+
 from __future__ import annotations
 
 import torch
@@ -34,11 +35,12 @@ class MaxPooledTowerClassifier(nn.Module):
     def __init__(self, visual: nn.Module, num_labels: int):
         super().__init__()
         self.visual = visual
-        self.merge_area = visual.config.spatial_merge_size ** 2
+        self.merge_area = visual.config.spatial_merge_size**2
         self.head = nn.Linear(visual.config.out_hidden_size, num_labels)
 
-    def forward(self, pixel_values: torch.Tensor, image_grid_thw: torch.Tensor,
-                labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self, pixel_values: torch.Tensor, image_grid_thw: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         tokens = self.visual(pixel_values, grid_thw=image_grid_thw).pooler_output
         counts = image_grid_thw.prod(-1) // self.merge_area
         logits = self.head(torch.stack([t.amax(0) for t in tokens.split(counts.tolist())]))
@@ -66,9 +68,10 @@ class EncodedFaces(torch.utils.data.Dataset):
     def __init__(self, dataset, image_processor, image_size: int | None, chunk: int = 256):
         self.items = []
         for start in range(0, len(dataset), chunk):
-            rows = dataset[start:start + chunk]
-            encoded = image_processor(images=[prepare_image(image, image_size) for image in rows["image"]],
-                                      return_tensors="pt")
+            rows = dataset[start : start + chunk]
+            encoded = image_processor(
+                images=[prepare_image(image, image_size) for image in rows["image"]], return_tensors="pt"
+            )
             patches = encoded["pixel_values"].split(encoded["image_grid_thw"].prod(-1).tolist())
             self.items.extend(zip(patches, encoded["image_grid_thw"], rows["label"]))
 
@@ -84,8 +87,9 @@ def collate_faces(items: list[tuple[torch.Tensor, torch.Tensor, int]]) -> dict[s
     return {"pixel_values": torch.cat(patches), "image_grid_thw": torch.stack(grids), "labels": torch.tensor(labels)}
 
 
-def pretrain_vision_tower(model, image_processor, train_dataset, num_labels: int,
-                          args: VisionPretrainingConfig) -> MaxPooledTowerClassifier:
+def pretrain_vision_tower(
+    model, image_processor, train_dataset, num_labels: int, args: VisionPretrainingConfig
+) -> MaxPooledTowerClassifier:
     """Train ``model``'s vision tower in place on ``train_dataset`` (``image``, integer ``label``) and return the
     classifier (for :func:`probe_accuracy`; the model keeps only the trained tower)."""
     classifier = MaxPooledTowerClassifier(model.model.visual, num_labels)
@@ -95,8 +99,9 @@ def pretrain_vision_tower(model, image_processor, train_dataset, num_labels: int
 
 
 @torch.no_grad()
-def probe_accuracy(classifier: MaxPooledTowerClassifier, image_processor, dataset, image_size: int | None,
-                   batch_size: int = 64) -> float:
+def probe_accuracy(
+    classifier: MaxPooledTowerClassifier, image_processor, dataset, image_size: int | None, batch_size: int = 64
+) -> float:
     """Accuracy of the stage-0 classifier on ``dataset`` (``image``, integer ``label``)."""
     faces = EncodedFaces(dataset, image_processor, image_size)
     was_training = classifier.training
@@ -104,7 +109,8 @@ def probe_accuracy(classifier: MaxPooledTowerClassifier, image_processor, datase
     correct = 0
     for start in range(0, len(faces), batch_size):
         batch = collate_faces([faces[i] for i in range(start, min(start + batch_size, len(faces)))])
-        correct += int((classifier(batch["pixel_values"], batch["image_grid_thw"])["logits"].argmax(-1)
-                        == batch["labels"]).sum())
+        correct += int(
+            (classifier(batch["pixel_values"], batch["image_grid_thw"])["logits"].argmax(-1) == batch["labels"]).sum()
+        )
     classifier.train(was_training)
     return correct / len(dataset)

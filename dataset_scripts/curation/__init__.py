@@ -18,6 +18,7 @@ This is how UniFER-CoT-230K was made from labelled faces: rejection sampling aga
 
 The knobs are ``settings.Settings``; ``unifer data curate-cot`` builds its options from it.
 """
+
 from .curate import curate_cot
 from .items import stratified_order
 from .report import format_rate

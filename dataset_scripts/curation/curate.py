@@ -1,5 +1,6 @@
 """The run: ``curate_cot`` loads the input, resumes the ledger, samples what is left with the teacher (live
 acceptance on the progress bar), then selects and writes the output from the ledger alone."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,15 @@ from .teachers import EndpointTeacher, make_teacher
 SETTINGS_FILE = "curation.json"
 
 
-def curate_cot(rlvr: str | Path, out_dir: str | Path, teacher: str, *, cache_dir: str | None = None,
-               progress: bool = True, **options: Any) -> dict[str, Any]:
+def curate_cot(
+    rlvr: str | Path,
+    out_dir: str | Path,
+    teacher: str,
+    *,
+    cache_dir: str | None = None,
+    progress: bool = True,
+    **options: Any,
+) -> dict[str, Any]:
     """Sample ``samples_per_item`` answers per RLVR item from ``teacher`` (a URL of an OpenAI-compatible endpoint,
     or a local model path / Hub id), keep the right and well-formed ones, write ``out_dir`` (``samples.jsonl``,
     ``cot/``, ``README.md``, ``report.json``, ``report.md``) and return the report. ``options``: ``Settings``
@@ -32,12 +40,21 @@ def curate_cot(rlvr: str | Path, out_dir: str | Path, teacher: str, *, cache_dir
     source = Path(str(rlvr).rstrip("/")).name
     labels = [normalize(label) for label in dataset["solution"]]
     order = stratified_order(labels, settings.seed)
-    check_run_settings(out, {"source": source, "config": config, "rows": len(dataset),
-                             "teacher": settings.model_name or teacher,
-                             **{name: getattr(settings, name) for name in SAMPLING_SETTINGS}},
-                       file_name=SETTINGS_FILE, what="samples", option="--out")
+    check_run_settings(
+        out,
+        {
+            "source": source,
+            "config": config,
+            "rows": len(dataset),
+            "teacher": settings.model_name or teacher,
+            **{name: getattr(settings, name) for name in SAMPLING_SETTINGS},
+        },
+        file_name=SETTINGS_FILE,
+        what="samples",
+        option="--out",
+    )
     ledger = SamplesLedger(out / LEDGER, settings.samples_per_item)
-    todo = [p for p in order[:settings.limit] if p not in ledger.finished]
+    todo = [p for p in order[: settings.limit] if p not in ledger.finished]
     teacher_model, skipped = settings.model_name, 0
     try:
         if todo:  # a rerun that only changes caps or dedup needs no teacher
@@ -48,8 +65,19 @@ def curate_cot(rlvr: str | Path, out_dir: str | Path, teacher: str, *, cache_dir
         ledger.close()
     verdicts, errors, cap = select(out / LEDGER, settings, {p: rank for rank, p in enumerate(order)})
     output = write_cot(out, dataset, verdicts)
-    report = build_report(verdicts, errors, cap, teacher=teacher, teacher_model=teacher_model, settings=settings,
-                          source=source, config=config, rows=len(dataset), skipped=skipped, output=output)
+    report = build_report(
+        verdicts,
+        errors,
+        cap,
+        teacher=teacher,
+        teacher_model=teacher_model,
+        settings=settings,
+        source=source,
+        config=config,
+        rows=len(dataset),
+        skipped=skipped,
+        output=output,
+    )
     (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (out / "report.md").write_text(report_markdown(report), encoding="utf-8")
     write_card(out, output, report, cli_command(str(rlvr), str(out), teacher, settings))
@@ -73,19 +101,31 @@ class Progress:
         self.kept_items[label] += None in answered
 
     def postfix(self) -> str:
-        rates = " ".join(f"{label[:4]} {self.accepted[label] / self.answered[label]:.0%}"
-                         for label in sorted(self.answered) if self.answered[label])
+        rates = " ".join(
+            f"{label[:4]} {self.accepted[label] / self.answered[label]:.0%}"
+            for label in sorted(self.answered)
+            if self.answered[label]
+        )
         return rates + (f" err {self.errors}" if self.errors else "")
 
 
-def _sample(teacher, ledger: SamplesLedger, dataset, todo: list[int], labels: list[str], source: str,
-            settings: Settings, progress: bool) -> int:
+def _sample(
+    teacher,
+    ledger: SamplesLedger,
+    dataset,
+    todo: list[int],
+    labels: list[str],
+    source: str,
+    settings: Settings,
+    progress: bool,
+) -> int:
     """Run the teacher over ``todo``, appending each item to the ledger as it completes; returns how many items
     were skipped because their class already had ``max_per_class`` kept items."""
     from tqdm.auto import tqdm
 
     live, skipped = Progress(ledger.finished), 0
     with tqdm(total=len(todo), desc="curating", unit=" items", disable=not progress) as bar:
+
         def items() -> Iterator[Item]:
             nonlocal skipped
             for position in todo:

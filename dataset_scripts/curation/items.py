@@ -1,5 +1,6 @@
 """The input: RLVR rows loaded with undecoded images, the class-balanced curation order, and ``Item``, one row to
 answer."""
+
 from __future__ import annotations
 
 import itertools
@@ -18,11 +19,11 @@ class Item:
     """One RLVR row to answer: ``position`` in the input is its id in the ledger."""
 
     position: int
-    label: str              # canonical emotion
+    label: str  # canonical emotion
     source: str
     question: str
     candidates: tuple[str, ...]
-    image: Any              # {"bytes", "path"} as datasets.Image(decode=False) gives it
+    image: Any  # {"bytes", "path"} as datasets.Image(decode=False) gives it
 
 
 def load_rlvr(path: str | Path, config: str | None = None, cache_dir: str | None = None):
@@ -38,15 +39,22 @@ def load_rlvr(path: str | Path, config: str | None = None, cache_dir: str | None
     dataset = datasets.load_dataset(str(path), config, split="train", cache_dir=cache_dir)
     missing = {"prompt", "image", "solution", "candidate_labels"} - set(dataset.column_names)
     if missing:
-        raise ValueError(f"{path} config {config!r} is not RLVR data: no column(s) {', '.join(sorted(missing))}. "
-                         "Build it with `unifer data ingest --format rlvr` or `unifer data build rlvr`.")
+        raise ValueError(
+            f"{path} config {config!r} is not RLVR data: no column(s) {', '.join(sorted(missing))}. "
+            "Build it with `unifer data ingest --format rlvr` or `unifer data build rlvr`."
+        )
     return dataset.cast_column("image", datasets.Image(decode=False)), config
 
 
 def question_of(prompt: Sequence[dict[str, Any]]) -> str:
     """The text of the user turn of an RLVR ``prompt``."""
-    texts = [part["text"] for message in prompt if message["role"] == "user"
-             for part in message["content"] if part["type"] == "text" and part.get("text")]
+    texts = [
+        part["text"]
+        for message in prompt
+        if message["role"] == "user"
+        for part in message["content"]
+        if part["type"] == "text" and part.get("text")
+    ]
     if not texts:
         raise ValueError("an RLVR prompt has no user text")
     return "\n".join(texts)
@@ -68,5 +76,11 @@ def stratified_order(labels: Sequence[str], seed: int) -> list[int]:
 def make_item(dataset, position: int, source: str) -> Item:
     """The ``Item`` of row ``position``; ``source`` stands in when the row has no ``source`` column."""
     row = dataset[position]
-    return Item(position, normalize(row["solution"]), row.get("source") or source, question_of(row["prompt"]),
-                tuple(row["candidate_labels"]), row["image"])
+    return Item(
+        position,
+        normalize(row["solution"]),
+        row.get("source") or source,
+        question_of(row["prompt"]),
+        tuple(row["candidate_labels"]),
+        row["image"],
+    )

@@ -5,11 +5,13 @@ torn last line is cut off; a damaged line before it stops the run, naming the fi
 whose K lines are all there and error-free: every other line (an item cut short, an item that ended in ``error``,
 which is sampled again) is dropped by rewriting the file, so that each item ends with exactly K lines.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from unifer.jsonl import append, iter_records, write_records
 
@@ -27,9 +29,11 @@ def finished_items(records: Iterable[dict[str, Any]], k: int) -> dict[int, tuple
     for record in records:
         labels.setdefault(record["item"], record["label"])
         reasons[record["item"]].setdefault(record["sample"], record["reason"])
-    return {position: (labels[position], [samples[s] for s in range(k)])
-            for position, samples in reasons.items()
-            if sorted(samples) == list(range(k)) and "error" not in samples.values()}
+    return {
+        position: (labels[position], [samples[s] for s in range(k)])
+        for position, samples in reasons.items()
+        if sorted(samples) == list(range(k)) and "error" not in samples.values()
+    }
 
 
 class SamplesLedger:
@@ -55,10 +59,22 @@ class SamplesLedger:
         """Judge and append an item's samples (K error lines when the teacher failed); returns the verdicts."""
         texts = texts if texts is not None else [None] * self.k
         reasons = [judge(text, item) for text in texts]
-        append(self._handle, ({"item": item.position, "sample": s, "label": item.label, "source": item.source,
-                               "text": text, "accepted": reason is None, "reason": reason,
-                               **({"error": error} if error else {})}
-                              for s, (text, reason) in enumerate(zip(texts, reasons))))
+        append(
+            self._handle,
+            (
+                {
+                    "item": item.position,
+                    "sample": s,
+                    "label": item.label,
+                    "source": item.source,
+                    "text": text,
+                    "accepted": reason is None,
+                    "reason": reason,
+                    **({"error": error} if error else {}),
+                }
+                for s, (text, reason) in enumerate(zip(texts, reasons))
+            ),
+        )
         return reasons
 
     def close(self) -> None:

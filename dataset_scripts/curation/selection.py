@@ -1,5 +1,6 @@
 """Verdicts: ``judge`` rejects a sample as it is written; ``select`` turns the ledger's accepted samples into the
 kept set once near-duplicate reasoning (word shingles, Jaccard) and the per-item and per-class caps apply."""
+
 from __future__ import annotations
 
 import itertools
@@ -41,7 +42,7 @@ def judge(text: str | None, item: Item) -> str | None:
 def shingles(text: str) -> frozenset:
     """Word 3-shingles of case-folded text without punctuation (a text under 3 words is one shingle)."""
     words = _WORD.findall(text.casefold())
-    return frozenset(tuple(words[i:i + _SHINGLE]) for i in range(max(1, len(words) - _SHINGLE + 1)))
+    return frozenset(tuple(words[i : i + _SHINGLE]) for i in range(max(1, len(words) - _SHINGLE + 1)))
 
 
 def jaccard(a: frozenset, b: frozenset) -> float:

@@ -4,6 +4,7 @@ the one inference path (``EngineTeacher``), chosen by ``make_teacher``.
 Both have ``run(items)``, which yields ``(item, texts, error)`` per item as it completes: texts are its K
 samples, or None (with the error message) when the teacher gave no answer.
 """
+
 from __future__ import annotations
 
 import base64
@@ -41,7 +42,7 @@ def png_data_url(image: Any, size: int) -> str:
 def backoff_delay(attempt: int, base: float, retry_after: str | None = None) -> float:
     """Exponential backoff with jitter (so parallel clients do not retry in lockstep); a server's numeric
     ``Retry-After`` is a floor."""
-    delay = min(_MAX_BACKOFF, base * 2 ** attempt) * random.uniform(0.5, 1.0)
+    delay = min(_MAX_BACKOFF, base * 2**attempt) * random.uniform(0.5, 1.0)
     try:
         return max(delay, min(_MAX_BACKOFF, float(retry_after))) if retry_after else delay
     except ValueError:  # an HTTP date: the exponential delay will do
@@ -66,8 +67,9 @@ class EndpointTeacher:
             response.raise_for_status()
             return response.json()["data"][0]["id"]
         except Exception as err:  # any failure means the same thing: we cannot guess the name
-            raise ValueError(f"Could not list the models served at {self.url}/models ({err}); "
-                             "give --model-name.") from None
+            raise ValueError(
+                f"Could not list the models served at {self.url}/models ({err}); give --model-name."
+            ) from None
 
     def run(self, items: Iterable[Item]) -> Iterator[Answer]:
         """At most ``concurrency`` items in flight; the next is taken only when one completes, so memory stays
@@ -75,8 +77,9 @@ class EndpointTeacher:
         items = iter(items)
         try:
             with ThreadPoolExecutor(self.settings.concurrency) as pool:
-                pending = {pool.submit(self._answer, item)
-                           for item in itertools.islice(items, self.settings.concurrency)}
+                pending = {
+                    pool.submit(self._answer, item) for item in itertools.islice(items, self.settings.concurrency)
+                }
                 while pending:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
@@ -94,10 +97,17 @@ class EndpointTeacher:
     def sample(self, item: Item) -> list[str]:
         """The item's K texts, asked for in as few requests as the server allows."""
         s = self.settings
-        content = [{"type": "image_url", "image_url": {"url": png_data_url(item.image, s.image_size)}},
-                   {"type": "text", "text": item.question}]
-        payload = {"model": self.model, "messages": [{"role": "user", "content": content}],
-                   "temperature": s.temperature, "top_p": s.top_p, "max_tokens": s.max_new_tokens}
+        content = [
+            {"type": "image_url", "image_url": {"url": png_data_url(item.image, s.image_size)}},
+            {"type": "text", "text": item.question},
+        ]
+        payload = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": content}],
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            "max_tokens": s.max_new_tokens,
+        }
         texts: list[str] = []
         while len(texts) < s.samples_per_item:
             wanted = s.samples_per_item - len(texts)
@@ -122,8 +132,10 @@ class EndpointTeacher:
                         return choices
                     failure = f"a reply without choices: {response.text[:200]!r}"
                 elif response.status_code == 429 or response.status_code >= 500:
-                    failure, retry_after = f"HTTP {response.status_code}: {response.text[:200]}", \
-                        response.headers.get("retry-after")
+                    failure, retry_after = (
+                        f"HTTP {response.status_code}: {response.text[:200]}",
+                        response.headers.get("retry-after"),
+                    )
                 else:  # a bad request stays bad: retrying cannot help
                     raise TeacherError(f"HTTP {response.status_code}: {response.text[:200]}")
             if attempt < self.settings.retries:
@@ -168,11 +180,16 @@ class EngineTeacher:
             requests += [FERRequest(image=image, candidate_labels=item.candidates, prompt=item.question)] * k
         if requests:
             texts: list[str] = [""] * len(requests)
-            for batch in generate_predictions(self.engine, requests, batch_size=len(requests),
-                                              max_new_tokens=self.settings.max_new_tokens, **self.sampling):
+            for batch in generate_predictions(
+                self.engine,
+                requests,
+                batch_size=len(requests),
+                max_new_tokens=self.settings.max_new_tokens,
+                **self.sampling,
+            ):
                 for i, prediction in batch:
                     texts[i] = prediction.raw_text
-            results += [(item, texts[i * k:(i + 1) * k], None) for i, item in enumerate(ready)]
+            results += [(item, texts[i * k : (i + 1) * k], None) for i, item in enumerate(ready)]
         return results
 
 

@@ -1,4 +1,5 @@
 """FER accuracy: scores free-text answers of multimodal LLMs to facial-expression questions (FERBench style)."""
+
 import datasets
 import evaluate
 
@@ -74,13 +75,35 @@ class FERAccuracy(evaluate.Metric):
             # reach _compute as keyword arguments of compute(), so they cannot go through add()/add_batch().
             features=[
                 datasets.Features(_STRINGS),
-                datasets.Features({**_STRINGS, "candidate_labels": datasets.Sequence(datasets.Value("string")),
-                                   "subsets": datasets.Value("string")}),
+                datasets.Features(
+                    {
+                        **_STRINGS,
+                        "candidate_labels": datasets.Sequence(datasets.Value("string")),
+                        "subsets": datasets.Value("string"),
+                    }
+                ),
             ],
             reference_urls=["https://arxiv.org/abs/2511.00389", "https://github.com/zfkarl/UniFER"],
         )
 
-    def _compute(self, predictions, references, candidate_labels=None, subsets=None, errors=None,
-                 extraction="strict", bootstrap=1000, seed=0):
-        return score(predictions, references, candidate_labels=candidate_labels, subsets=subsets, errors=errors,
-                     extraction=extraction, bootstrap=bootstrap, seed=seed)
+    def _compute(
+        self,
+        predictions,
+        references,
+        candidate_labels=None,
+        subsets=None,
+        errors=None,
+        extraction="strict",
+        bootstrap=1000,
+        seed=0,
+    ):
+        return score(
+            predictions,
+            references,
+            candidate_labels=candidate_labels,
+            subsets=subsets,
+            errors=errors,
+            extraction=extraction,
+            bootstrap=bootstrap,
+            seed=seed,
+        )

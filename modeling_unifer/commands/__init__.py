@@ -3,12 +3,13 @@
 Each subcommand module registers itself with a small ``add_parser`` function and imports the library only when
 run, so ``unifer --help`` stays instant. ``python -m unifer.commands …`` (e.g. under ``accelerate launch``) is
 the same as ``unifer …``."""
+
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 # Modules that contribute subcommands: each defines ``add_parser(subparsers)``.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -43,4 +44,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Bad input is reported as one clear line, not a traceback.
         print(f"unifer {args.command}: error: {err}", file=sys.stderr)
         return 2
-

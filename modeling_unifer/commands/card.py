@@ -1,4 +1,5 @@
 """``unifer card``: write a Hub model card with FERBench results (see :mod:`unifer.model_card`)."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,14 @@ def run(args) -> int:
     from unifer.model_card import build_card
 
     metrics = json.loads(Path(args.metrics).read_text()) if args.metrics else None
-    card = build_card(args.model, metrics, model_name=args.name, base_model=args.base_model, license=args.license,
-                      synthetic=args.synthetic)
+    card = build_card(
+        args.model,
+        metrics,
+        model_name=args.name,
+        base_model=args.base_model,
+        license=args.license,
+        synthetic=args.synthetic,
+    )
     out = Path(args.out or Path(args.model) / "README.md")
     card.save(out)
     print(f"wrote {out}")

@@ -1,6 +1,7 @@
 """``unifer data``: build FERBench, UniFER-CoT/RLVR and SynFER, ingest your own labelled images, or curate CoT data
 from RLVR data with a teacher, as dataset folders that ``datasets.load_dataset(folder, config)`` reads with no code
 (and ``--push-to-hub`` uploads)."""
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,9 @@ def _push(args, folder) -> None:
 def run_ferbench(args) -> int:
     from unifer.data.ferbench import build
 
-    result = build(args.images_root, args.out, subsets=args.subsets, index_dir=args.index_dir,
-                   allow_missing=args.allow_missing)
+    result = build(
+        args.images_root, args.out, subsets=args.subsets, index_dir=args.index_dir, allow_missing=args.allow_missing
+    )
     rows = ", ".join(f"{config} {n:,}" for config, n in result["rows"].items())
     skipped = f"; skipped {len(result['skipped'])} (see skipped.jsonl)" if result["skipped"] else ""
     print(f"FERBench -> {args.out}: {rows}{skipped}")
@@ -37,11 +39,19 @@ def run_released(args) -> int:
 def run_synfer(args) -> int:
     from unifer.data.synfer_dataset import build_synfer
 
-    result = build_synfer(args.out, n_per_class=args.n_per_class, seed=args.seed, size=args.size,
-                          emotions=args.emotions, test_per_class=args.test_per_class, num_proc=args.num_proc)
+    result = build_synfer(
+        args.out,
+        n_per_class=args.n_per_class,
+        seed=args.seed,
+        size=args.size,
+        emotions=args.emotions,
+        test_per_class=args.test_per_class,
+        num_proc=args.num_proc,
+    )
     rows = ", ".join(f"{config} {n:,}" for config, n in result["rows"].items())
-    print(f"SynFER (SYNTHETIC) -> {args.out}: {rows} in {result['seconds']:.1f}s "
-          f"({result['faces_per_s']:.0f} faces/s)")
+    print(
+        f"SynFER (SYNTHETIC) -> {args.out}: {rows} in {result['seconds']:.1f}s ({result['faces_per_s']:.0f} faces/s)"
+    )
     _push(args, args.out)
     return 0
 
@@ -49,8 +59,9 @@ def run_synfer(args) -> int:
 def run_ingest(args) -> int:
     from unifer.data.ingest import ingest
 
-    result = ingest(args.images_root, args.out, csv_path=args.csv, label_map=args.label_map, name=args.name,
-                    fmt=args.format)
+    result = ingest(
+        args.images_root, args.out, csv_path=args.csv, label_map=args.label_map, name=args.name, fmt=args.format
+    )
     rows = ", ".join(f"{label} {n:,}" for label, n in result["rows"].items())
     print(f"ingested -> {args.out} ({args.format}): {rows}")
     _push(args, args.out)
@@ -74,12 +85,17 @@ def curate_parser():
 
     from unifer.data.curation import Settings
 
-    parser = HfArgumentParser(Settings, prog="unifer data curate-cot", description=CURATE_HELP,
-                              formatter_class=_HelpFormatter)
-    parser.add_argument("--rlvr", required=True,
-                        help="RLVR dataset folder or Hub id (unifer data ingest --format rlvr, ...)")
-    parser.add_argument("--teacher", required=True,
-                        help="local model path / Hub id, or an OpenAI-compatible endpoint URL (http://host:port/v1)")
+    parser = HfArgumentParser(
+        Settings, prog="unifer data curate-cot", description=CURATE_HELP, formatter_class=_HelpFormatter
+    )
+    parser.add_argument(
+        "--rlvr", required=True, help="RLVR dataset folder or Hub id (unifer data ingest --format rlvr, ...)"
+    )
+    parser.add_argument(
+        "--teacher",
+        required=True,
+        help="local model path / Hub id, or an OpenAI-compatible endpoint URL (http://host:port/v1)",
+    )
     parser.add_argument("--out", required=True, help="output folder (rerun with the same one to resume)")
     return parser
 
@@ -94,10 +110,12 @@ def run_curate(args) -> int:
     report = curate_cot(paths.rlvr, paths.out, paths.teacher, **asdict(settings))
     samples, rejected = report["samples"], report["rejected"]
     reasons = ", ".join(f"{reason} {n:,}" for reason, n in rejected.items() if n)
-    print(f"curated {report['items']['curated']:,} items: {samples['drawn']:,} samples drawn, "
-          f"{samples['accepted']:,} accepted ({format_rate(report['acceptance_rate'])}), {samples['kept']:,} kept"
-          f"{f' (rejected: {reasons})' if reasons else ''} -> {Path(paths.out) / 'cot'}; see "
-          f"{Path(paths.out) / 'report.md'}")
+    print(
+        f"curated {report['items']['curated']:,} items: {samples['drawn']:,} samples drawn, "
+        f"{samples['accepted']:,} accepted ({format_rate(report['acceptance_rate'])}), {samples['kept']:,} kept"
+        f"{f' (rejected: {reasons})' if reasons else ''} -> {Path(paths.out) / 'cot'}; see "
+        f"{Path(paths.out) / 'report.md'}"
+    )
     return 0
 
 
@@ -118,18 +136,32 @@ def add_parser(subparsers) -> None:
     kinds = build.add_subparsers(dest="kind", metavar="DATASET", required=True)
 
     ferbench = kinds.add_parser("ferbench", parents=[hub], help="FERBench from the official index + your images")
-    ferbench.add_argument("--images-root", required=True,
-                          help="folder holding RAF-DB/, FERPlus/, AffectNet/, SFEW-2.0/ as in the official paths")
+    ferbench.add_argument(
+        "--images-root",
+        required=True,
+        help="folder holding RAF-DB/, FERPlus/, AffectNet/, SFEW-2.0/ as in the official paths",
+    )
     ferbench.add_argument("--out", required=True, help="output folder")
     ferbench.add_argument("--index-dir", help="local copies of the official *_qa.json files (default: download)")
-    ferbench.add_argument("--subsets", nargs="+", choices=SUBSETS, default=list(SUBSETS), metavar="SUBSET",
-                          help=f"subsets to build (default: all of {', '.join(SUBSETS)})")
-    ferbench.add_argument("--allow-missing", action="store_true",
-                          help="skip missing/unreadable images (listed in skipped.jsonl) instead of failing")
+    ferbench.add_argument(
+        "--subsets",
+        nargs="+",
+        choices=SUBSETS,
+        default=list(SUBSETS),
+        metavar="SUBSET",
+        help=f"subsets to build (default: all of {', '.join(SUBSETS)})",
+    )
+    ferbench.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="skip missing/unreadable images (listed in skipped.jsonl) instead of failing",
+    )
     ferbench.set_defaults(handler=run_ferbench)
 
-    for kind, title, fields in (("cot", "UniFER-CoT-230K", "image_path, question, response"),
-                                ("rlvr", "UniFER-RLVR-360K", "image_path, problem, solution")):
+    for kind, title, fields in (
+        ("cot", "UniFER-CoT-230K", "image_path, question, response"),
+        ("rlvr", "UniFER-RLVR-360K", "image_path, problem, solution"),
+    ):
         released = kinds.add_parser(kind, parents=[hub], help=f"{title} from the released JSON + your images")
         released.add_argument("--json", required=True, help=f"released JSON list or JSONL with {fields}")
         released.add_argument("--images-root", required=True, help="folder the rows' image_path values are under")
@@ -149,12 +181,18 @@ def add_parser(subparsers) -> None:
     ing = actions.add_parser("ingest", parents=[hub], help="your labelled images as a benchmark or RLVR rows")
     ing.add_argument("--images-root", required=True, help="folder with one sub-folder per class (or see --csv)")
     ing.add_argument("--csv", help="CSV of path,label rows (paths relative to --images-root) instead of folders")
-    ing.add_argument("--label-map", help="JSON file or 'folder=emotion,folder=emotion' (default: folder names "
-                                         "read as emotions or their aliases)")
+    ing.add_argument(
+        "--label-map",
+        help="JSON file or 'folder=emotion,folder=emotion' (default: folder names read as emotions or their aliases)",
+    )
     ing.add_argument("--out", required=True, help="output folder")
     ing.add_argument("--name", help="dataset / config name (default: the images folder's name)")
-    ing.add_argument("--format", choices=("ferbench", "rlvr"), default="ferbench",
-                     help="benchmark rows (split test) or RLVR training rows (split train)")
+    ing.add_argument(
+        "--format",
+        choices=("ferbench", "rlvr"),
+        default="ferbench",
+        help="benchmark rows (split test) or RLVR training rows (split train)",
+    )
     ing.set_defaults(handler=run_ingest)
 
     # Everything after curate-cot goes to curate_parser() when the command runs: building it here would import

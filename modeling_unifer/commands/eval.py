@@ -1,4 +1,5 @@
 """``unifer eval``: evaluate a model on a FERBench-format benchmark (see :mod:`unifer.evaluation`)."""
+
 from __future__ import annotations
 
 from unifer.images import DEFAULT_IMAGE_SIZE
@@ -8,11 +9,23 @@ def run(args) -> int:
     from unifer.evaluation import evaluate_model
     from unifer.metrics.reports import format_table
 
-    result = evaluate_model(args.model, args.benchmark, args.output_dir, config=args.config, subsets=args.subsets,
-                            limit=args.limit, backend=args.backend, batch_size=args.batch_size,
-                            max_new_tokens=args.max_new_tokens, extraction=args.extraction,
-                            probabilities=args.probabilities, image_size=args.image_size or None,
-                            reasoning=not args.no_reasoning, overwrite=args.overwrite, bootstrap=args.bootstrap)
+    result = evaluate_model(
+        args.model,
+        args.benchmark,
+        args.output_dir,
+        config=args.config,
+        subsets=args.subsets,
+        limit=args.limit,
+        backend=args.backend,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        extraction=args.extraction,
+        probabilities=args.probabilities,
+        image_size=args.image_size or None,
+        reasoning=not args.no_reasoning,
+        overwrite=args.overwrite,
+        bootstrap=args.bootstrap,
+    )
     if result is not None:
         print(format_table(result))
         print(f"wrote predictions.jsonl, metrics.json, report.md and confusion matrices to {args.output_dir}")

@@ -1,4 +1,5 @@
 """``unifer info``: versions, compute device and which optional backends are importable."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """``unifer quickstart``: the offline pipeline on SynFER (see :mod:`unifer.quickstart`)."""
+
 from __future__ import annotations
 
 import time
@@ -13,9 +14,11 @@ def run(args) -> int:
     started = time.perf_counter()
     rows = run_quickstart(Path(args.out), plan, args.seed)
     total = time.perf_counter() - started
-    print(f"\n{table(rows)}\n\nchance accuracy {1 / len(plan.emotions):.3f}; total {total:.0f} s "
-          f"(budget {args.minutes_budget:.0f} min). Report: {Path(args.out) / 'report.md'}; "
-          f"model: {Path(args.out) / 'final-model'}")
+    print(
+        f"\n{table(rows)}\n\nchance accuracy {1 / len(plan.emotions):.3f}; total {total:.0f} s "
+        f"(budget {args.minutes_budget:.0f} min). Report: {Path(args.out) / 'report.md'}; "
+        f"model: {Path(args.out) / 'final-model'}"
+    )
     if total > args.minutes_budget * 60:
         print(f"warning: the run took longer than --minutes-budget {args.minutes_budget}")
     return 0

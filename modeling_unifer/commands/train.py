@@ -1,4 +1,5 @@
 """``unifer train sft|grpo --config recipe.yaml [--key value …]``: registers the training scripts' parser."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,11 +15,15 @@ def run(args) -> int:
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "train", help="post-train a model: sft (CoT cold start) or grpo (RL with FER rewards)",
+        "train",
+        help="post-train a model: sft (CoT cold start) or grpo (RL with FER rewards)",
         description="Run a training stage from a recipe: unifer train sft --config trainers/recipes/"
-                    "sft_qwen2_5_vl_7b.yaml [--key value ...]. `unifer train sft --help` lists every option.",
+        "sft_qwen2_5_vl_7b.yaml [--key value ...]. `unifer train sft --help` lists every option.",
     )
     parser.add_argument("stage", choices=STAGES)
-    parser.add_argument("options", nargs=argparse.REMAINDER,
-                        help="--config RECIPE.yaml and overrides of any recipe key (--learning_rate 1e-5 ...)")
+    parser.add_argument(
+        "options",
+        nargs=argparse.REMAINDER,
+        help="--config RECIPE.yaml and overrides of any recipe key (--learning_rate 1e-5 ...)",
+    )
     parser.set_defaults(handler=run)
