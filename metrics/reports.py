@@ -6,10 +6,14 @@ Input is the dict :func:`unifer.metrics.scoring.score` returns; matplotlib is im
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from unifer.labels import subset_labels, to_candidate
 
 
 def summary_rows(result: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -31,41 +35,79 @@ def format_ci(ci: list[float] | None) -> str:
     return "–" if ci is None else f"[{ci[0]:.4f}, {ci[1]:.4f}]"
 
 
-def write_report(result: dict[str, Any], out_dir: str | Path, *, config: dict[str, Any] | None = None) -> Path:
-    """Write ``metrics.json``, ``report.md`` and ``confusion_<group>.png`` per subset and overall; return the folder."""
+def write_report(
+    result: dict[str, Any],
+    out_dir: str | Path,
+    *,
+    config: dict[str, Any] | None = None,
+    records: Sequence[dict[str, Any]] | None = None,
+    title: str | None = None,
+    runtime_seconds: float | None = None,
+) -> Path:
+    """Write ``metrics.json``, ``report.md`` and ``confusion_<group>.png`` per subset and overall; return the folder.
+
+    ``records``: the scored predictions (``predictions.jsonl``'s format), for output-length statistics and examples
+    of failed responses; ``title``: what was evaluated on what (e.g. ``model on benchmark``)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    (out / "report.md").write_text(_markdown(result, config), encoding="utf-8")
+    report = _markdown(result, config, records or [], title, runtime_seconds)
+    (out / "report.md").write_text(report, encoding="utf-8")
     for name, figures in summary_rows(result):
         _plot_confusion(figures, f"{name} ({result['extraction']} extraction)", out / f"confusion_{name}.png")
     return out
 
 
-def _markdown(result: dict[str, Any], config: dict[str, Any] | None) -> str:
-    lines = [
-        f"# FER scoring report ({result['extraction']} extraction)",
-        "",
-        "| group | n | errors | accuracy | 95% CI | UAR | macro F1 | well-formed | unparsed |",
-        "|---|---:|---:|---:|---|---:|---:|---:|---:|",
-    ]
-    for name, f in summary_rows(result):
-        lines.append(
-            f"| {name} | {f['n']} | {f['errors']} | {f['accuracy']:.4f} | {format_ci(f['accuracy_ci95'])} "
-            f"| {f['uar']:.4f} | {f['macro_f1']:.4f} | {f['well_formed_rate']:.4f} "
-            f"| {f['unparsed_count']} ({f['unparsed_rate']:.2%}) |"
-        )
+#: What each column of the summary table means (report.md prints it under the table).
+COLUMN_NOTES = (
+    (
+        "items",
+        "items scored; in paper mode, items whose generation failed are left out, as the official evaluator does",
+    ),
+    ("errors", "items whose generation failed: wrong and unparsed in strict mode, skipped in paper mode"),
+    (
+        "accuracy",
+        "correct / items. **overall** is micro accuracy: every item pooled (the paper's headline), "
+        "not the mean of the subsets",
+    ),
+    ("95% CI", "percentile bootstrap interval of the accuracy over items (seeded; `–` when turned off)"),
+    ("UAR", "unweighted average recall: the mean of per-class recall over classes with gold items (macro)"),
+    ("macro F1", "unweighted mean of per-class F1 over the candidate classes (macro)"),
+    (
+        "well-formed",
+        "share of responses that are exactly `<think>…</think><answer>…</answer>` (for an answer-only prompt: one "
+        "`<answer>…</answer>`)",
+    ),
+    (
+        "unparsed",
+        "share (count) of responses whose answer names no single candidate (strict) or that the official "
+        "extraction calls `unknown` (paper)",
+    ),
+)
+EXAMPLES_PER_KIND = 3
+EXAMPLE_CHARS = 400
+
+
+def _markdown(
+    result: dict[str, Any],
+    config: dict[str, Any] | None,
+    records: Sequence[dict[str, Any]],
+    title: str | None,
+    runtime_seconds: float | None,
+) -> str:
+    extraction = result["extraction"]
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    facts = [when, f"{extraction} extraction", f"{result.get('total', result['n']):,} items"]
+    if runtime_seconds is not None:
+        facts.append(f"runtime {runtime_seconds:,.1f} s")
+    lines = [f"# FER evaluation: {title}" if title else "# FER scoring report", "", " · ".join(facts), ""]
+    lines += _summary_table(result)
+    lines += ["", *[f"- **{name}**: {note}." for name, note in COLUMN_NOTES]]
+    lines += _length_section(records)
     for name, figures in summary_rows(result):
-        lines += [
-            "",
-            f"## Per class: {name}",
-            "",
-            "| label | precision | recall | F1 | support |",
-            "|---|---:|---:|---:|---:|",
-        ]
-        lines += [
-            f"| {label} | {p:.4f} | {r:.4f} | {f1:.4f} | {s:g} |" for label, p, r, f1, s in per_class_rows(figures)
-        ]
+        lines += ["", f"## Per class: {name}", "", "| label | precision | recall | F1 | support |"]
+        lines += ["|---|---:|---:|---:|---:|", *[_class_row(*row) for row in per_class_rows(figures)]]
+    lines += _examples_section(records, extraction)
     if config is not None:
         from unifer.environment import package_versions
 
@@ -74,6 +116,90 @@ def _markdown(result: dict[str, Any], config: dict[str, Any] | None) -> str:
         lines += ["", "## Package versions", "", "| package | version |", "|---|---|"]
         lines += [f"| {name} | {version} |" for name, version in package_versions().items() if version]
     return "\n".join(lines) + "\n"
+
+
+def _summary_table(result: dict[str, Any]) -> list[str]:
+    lines = [
+        "| group | items | errors | accuracy | 95% CI | UAR | macro F1 | well-formed | unparsed |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for name, f in summary_rows(result):
+        lines.append(
+            f"| {name} | {f['n']} | {f['errors']} | {f['accuracy']:.4f} | {format_ci(f['accuracy_ci95'])} "
+            f"| {f['uar']:.4f} | {f['macro_f1']:.4f} | {f['well_formed_rate']:.4f} "
+            f"| {f['unparsed_rate']:.4f} ({f['unparsed_count']}) |"
+        )
+    return lines
+
+
+def _class_row(label: str, precision: float, recall: float, f1: float, support: float) -> str:
+    if not support:  # no gold item of this class: its recall and F1 are undefined, not zero
+        return f"| {label} | n/a | n/a | n/a | 0 (no gold items) |"
+    return f"| {label} | {precision:.4f} | {recall:.4f} | {f1:.4f} | {support:g} |"
+
+
+def _length_section(records: Sequence[dict[str, Any]]) -> list[str]:
+    """Output length per subset: generated tokens where the predictions record them, else characters."""
+    if not records:
+        return []
+    unit = "tokens" if all(r.get("num_tokens") is not None for r in records) else "characters"
+    groups: dict[str, list[int]] = {}
+    for record in records:
+        length = record["num_tokens"] if unit == "tokens" else len(record["response"] or "")
+        groups.setdefault(record["subset"], []).append(length)
+    groups["overall"] = [length for lengths in groups.values() for length in lengths]
+    lines = [
+        "",
+        f"## Output length ({unit})",
+        "",
+        "| group | min | median | mean | max |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, lengths in groups.items():
+        lines.append(f"| {name} | {min(lengths)} | {np.median(lengths):g} | {np.mean(lengths):.1f} | {max(lengths)} |")
+    return lines
+
+
+def _failures(
+    records: Sequence[dict[str, Any]], extraction: str
+) -> dict[str, dict[str, list[tuple[dict, str | None]]]]:
+    """``subset -> {"unparsed" | "wrong": [(record, parsed label)]}`` under the report's extraction mode."""
+    from unifer.answers import UNKNOWN, extract_label
+
+    failures: dict[str, dict[str, list[tuple[dict, str | None]]]] = {}
+    for record in records:
+        candidates = record.get("candidate_labels") or subset_labels(record["subset"])
+        response = record["response"] or ""
+        parsed = (
+            None if record.get("error") else extract_label(response, candidates, extraction, subset=record["subset"])
+        )
+        parsed = None if parsed == UNKNOWN else parsed
+        gold = to_candidate(record["label"], candidates) if extraction == "strict" else record["label"]
+        kind = "unparsed" if parsed is None else "wrong" if parsed != gold else None
+        if kind:
+            failures.setdefault(record["subset"], {}).setdefault(kind, []).append((record, parsed))
+    return failures
+
+
+def _examples_section(records: Sequence[dict[str, Any]], extraction: str) -> list[str]:
+    """A few unparsed and a few wrong responses per subset, so a reader sees how the model fails."""
+    failures = _failures(records, extraction)
+    if not failures:
+        return []
+    lines = [
+        "",
+        "## Examples of failed responses",
+        "",
+        f"Up to {EXAMPLES_PER_KIND} unparsed and {EXAMPLES_PER_KIND} "
+        f"wrong responses per subset, cut at {EXAMPLE_CHARS} characters.",
+    ]
+    for subset, by_kind in failures.items():
+        for kind in ("unparsed", "wrong"):
+            for record, parsed in by_kind.get(kind, [])[:EXAMPLES_PER_KIND]:
+                text = (record["response"] or "")[:EXAMPLE_CHARS].replace("```", "` ` `")
+                header = f"**{subset} · {kind}** · id `{record.get('id', '–')}` · gold `{record['label']}` · parsed `{parsed}`"
+                lines += ["", header, "", "```text", text, "```"]
+    return lines
 
 
 def _plot_confusion(figures: dict[str, Any], title: str, path: Path) -> None:
@@ -104,7 +230,7 @@ def _plot_confusion(figures: dict[str, Any], title: str, path: Path) -> None:
 
 
 def format_table(result: dict) -> str:
-    """One line per subset and one for the pooled overall figures."""
+    """One line per subset and one for the pooled (micro) overall figures; every column but n is a rate."""
     header = (
         f"{'group':<10} {'n':>6} {'accuracy':>9} {'95% CI':>18} {'UAR':>7} {'macro-F1':>8} {'formed':>7} "
         f"{'unparsed':>8}"
@@ -113,6 +239,6 @@ def format_table(result: dict) -> str:
     for name, f in summary_rows(result):
         lines.append(
             f"{name:<10} {f['n']:>6} {f['accuracy']:>9.4f} {format_ci(f['accuracy_ci95']):>18} "
-            f"{f['uar']:>7.4f} {f['macro_f1']:>8.4f} {f['well_formed_rate']:>7.4f} {f['unparsed_count']:>8}"
+            f"{f['uar']:>7.4f} {f['macro_f1']:>8.4f} {f['well_formed_rate']:>7.4f} {f['unparsed_rate']:>8.4f}"
         )
     return "\n".join(lines)

@@ -55,6 +55,10 @@ class _Items:
     references: list[str]
     candidates: list[tuple[str, ...]]
     errors: list[bool]
+    reasoning: list[bool]
+
+    def well_formed(self, i: int) -> bool:
+        return not self.errors[i] and is_well_formed(self.responses[i], reasoning=self.reasoning[i])
 
 
 def score(
@@ -69,6 +73,7 @@ def score(
     seed: int = 0,
     stored_labels: Sequence[str | None] | None = None,
     ids: Sequence[str] | None = None,
+    reasoning: Sequence[bool] | bool = True,
 ) -> dict[str, Any]:
     """Score model responses against gold labels.
 
@@ -78,7 +83,9 @@ def score(
     failed. ``bootstrap``: resamples for ``accuracy_ci95`` (0 disables it). See the module docstring for the modes.
     ``stored_labels``: the strict parse stored when the responses were generated (``parsed_label``); responses are
     always parsed again here, and items where the two differ (a parser changed since) are counted and named in
-    ``stored_parse`` (``ids`` name them; default: their index).
+    ``stored_parse`` (``ids`` name them; default: their index). ``reasoning``: whether each item was asked for
+    reasoning (one bool for all): the well-formed rate checks ``<think>…</think><answer>…</answer>``, or a lone
+    ``<answer>…</answer>`` for an answer-only prompt.
 
     >>> r = score(["<answer>happy</answer>", "<answer>sad or angry</answer>"], ["happiness", "sadness"],
     ...           bootstrap=0)
@@ -87,7 +94,7 @@ def score(
     """
     if extraction not in ("strict", "paper"):
         raise ValueError(f"Unknown extraction mode {extraction!r}; use 'strict' or 'paper'.")
-    items = _items(responses, references, candidate_labels, subsets, errors)
+    items = _items(responses, references, candidate_labels, subsets, errors, reasoning)
     groups = _groups(items, subsets)
     if extraction == "paper":
         result = _score_paper(items, groups, subsets is not None, bootstrap, seed)
@@ -122,7 +129,7 @@ def _compare_stored_parse(
     return {"checked": len(stored_labels), "disagreements": len(differ), "examples": differ[:10]}
 
 
-def _items(responses, references, candidate_labels, subsets, errors) -> _Items:
+def _items(responses, references, candidate_labels, subsets, errors, reasoning) -> _Items:
     """Check the inputs' lengths and resolve every item's candidate list."""
     n = len(responses)
     if n == 0:
@@ -132,6 +139,7 @@ def _items(responses, references, candidate_labels, subsets, errors) -> _Items:
         ("candidate_labels", candidate_labels),
         ("subsets", subsets),
         ("errors", errors),
+        ("reasoning", None if isinstance(reasoning, bool) else reasoning),
     ):
         if column is not None and len(column) != n:
             raise ValueError(f"`{name}` has {len(column)} entries but `responses` has {n}; give one per item.")
@@ -148,6 +156,7 @@ def _items(responses, references, candidate_labels, subsets, errors) -> _Items:
         references=list(references),
         candidates=candidates,
         errors=[bool(e) for e in errors] if errors is not None else [False] * n,
+        reasoning=[reasoning] * n if isinstance(reasoning, bool) else [bool(r) for r in reasoning],
     )
 
 
@@ -190,7 +199,7 @@ def _score_strict(items: _Items, groups, with_subsets: bool, bootstrap: int, see
     n = len(items.responses)
     golds = [_strict_gold(items, i) for i in range(n)]
     preds = [None if items.errors[i] else extract_label(items.responses[i], items.candidates[i]) for i in range(n)]
-    formed = [not items.errors[i] and is_well_formed(items.responses[i]) for i in range(n)]
+    formed = [items.well_formed(i) for i in range(n)]
     if not with_subsets:
         if len(set(items.candidates)) == 1:
             figures = _strict_figures(golds, preds, items.candidates[0], formed, items.errors, bootstrap, seed)
@@ -306,7 +315,7 @@ def _paper_predictions(
         extract_label(items.responses[i], items.candidates[i], mode="paper", subset=subset, script=script)
         for i in kept
     ]
-    return golds, preds, [is_well_formed(items.responses[i]) for i in kept]
+    return golds, preds, [items.well_formed(i) for i in kept]
 
 
 def _paper_figures(
@@ -386,81 +395,117 @@ def _accuracy_ci(correct: np.ndarray, bootstrap: int, seed: int) -> list[float] 
 
 
 def load_predictions(paths: str | Path | Iterable[str | Path]) -> dict[str, list]:
-    """Read responses for :func:`score` (``score(**load_predictions(p))``).
+    """Read responses for :func:`score` (``score(**load_predictions(p))``): see :func:`read_prediction_records`
+    for what may be read, and :func:`prediction_columns` for what comes back."""
+    return prediction_columns(read_prediction_records(paths))
 
-    Each path is either our ``predictions.jsonl`` (keys ``subset``, ``label``, ``response``, optional
-    ``candidate_labels``, ``error``, ``id`` and ``parsed_label``; read under :mod:`unifer.jsonl`'s torn-line
-    policy) or an official ``*_results.json`` list (keys ``true_label``, ``model_response``, ``candidate_labels``,
-    optional ``error``; the subset comes from the candidate list, else from the file name's prefix such as
-    ``rafdb_``). When every item carries its stored parse, ``stored_labels`` and ``ids`` are returned too, so
-    :func:`score` reports where the stored parse and today's differ.
+
+def read_prediction_records(paths: str | Path | Iterable[str | Path]) -> list[dict[str, Any]]:
+    """Predictions as records in ``predictions.jsonl``'s format, from any mix of sources:
+
+    * a ``unifer eval`` run folder (its ``predictions.jsonl``);
+    * our ``predictions.jsonl`` (keys ``subset``, ``label``, ``response``, optional ``candidate_labels``,
+      ``error``, ``id``, ``parsed_label``, ``reasoning``, ``num_tokens``; read under :mod:`unifer.jsonl`'s
+      torn-line policy);
+    * an official ``*_results.json`` list (keys ``true_label``, ``model_response``, ``candidate_labels``, optional
+      ``error``; the subset comes from the candidate list, else from the file name's prefix such as ``rafdb_``).
+
+    An id held twice (two files covering the same items, say) is refused, naming the ids and files: scoring
+    both copies would count those items twice.
     """
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-    columns: dict[str, list] = {
-        "responses": [],
-        "references": [],
-        "candidate_labels": [],
-        "subsets": [],
-        "errors": [],
-        "stored_labels": [],
-        "ids": [],
-    }
-    for path in map(Path, paths):
-        records = _read_jsonl(path) if path.suffix == ".jsonl" else _read_results(path)
-        for record in records:
-            for key, value in zip(columns, record):
-                columns[key].append(value)
-    if any(stored is _NOT_STORED for stored in columns["stored_labels"]):
-        del columns["stored_labels"], columns["ids"]
-    return columns
-
-
-# Marks an item read from a file that stores no parse (official results, older predictions).
-_NOT_STORED = object()
-
-
-def _read_jsonl(path: Path) -> list[tuple]:
-    records = []
-    for number, record in enumerate(read_records(path), 1):
-        try:
-            subset = record["subset"]
-            candidates = list(record.get("candidate_labels") or subset_labels(subset))
-            records.append(
-                (
-                    record["response"],
-                    record["label"],
-                    candidates,
-                    subset,
-                    bool(record.get("error")),
-                    record.get("parsed_label", _NOT_STORED),
-                    record.get("id", f"{path.name}:{number}"),
-                )
-            )
-        except KeyError as key:
-            raise ValueError(f"{path}: record {number} has no {key} field (need subset, label, response).") from None
+    records: list[dict[str, Any]] = []
+    for path in map(_predictions_file, paths):
+        records += _read_jsonl(path) if path.suffix == ".jsonl" else _read_results(path)
+    _refuse_duplicate_ids(records)
     return records
 
 
-def _read_results(path: Path) -> list[tuple]:
+def prediction_columns(records: Sequence[dict[str, Any]]) -> dict[str, list]:
+    """:func:`score`'s keyword arguments from prediction records. ``ids``, ``stored_labels`` and ``reasoning`` are
+    included when every record carries them (an official results file carries none)."""
+    columns: dict[str, list] = {
+        "responses": [r["response"] for r in records],
+        "references": [r["label"] for r in records],
+        "candidate_labels": [list(r.get("candidate_labels") or subset_labels(r["subset"])) for r in records],
+        "subsets": [r["subset"] for r in records],
+        "errors": [bool(r.get("error")) for r in records],
+    }
+    for column, key in (("ids", "id"), ("stored_labels", "parsed_label"), ("reasoning", "reasoning")):
+        if records and all(key in r for r in records):
+            columns[column] = [r[key] for r in records]
+    return columns
+
+
+def _predictions_file(path: str | Path) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        inside = path / "predictions.jsonl"
+        if not inside.is_file():
+            raise ValueError(f"{path} is a folder without a predictions.jsonl (is it a `unifer eval` output folder?).")
+        return inside
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file or folder: {path}")
+    return path
+
+
+def _refuse_duplicate_ids(records: list[dict[str, Any]]) -> None:
+    seen: dict[str, str] = {}
+    repeated: dict[str, list[str]] = {}
+    for record in records:
+        if "id" not in record:
+            continue
+        if record["id"] in seen:
+            repeated.setdefault(record["id"], [seen[record["id"]]]).append(record["_source"])
+        seen.setdefault(record["id"], record["_source"])
+    for record in records:
+        record.pop("_source", None)
+    if repeated:
+        shown = "; ".join(f"{item} ({' and '.join(sources)})" for item, sources in list(repeated.items())[:5])
+        raise ValueError(
+            f"{len(repeated)} id(s) appear more than once, so those items would be counted twice: {shown}"
+            f"{' …' if len(repeated) > 5 else ''}. Score each file on its own, or drop the overlap first."
+        )
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    records = []
+    for number, record in enumerate(read_records(path), 1):
+        missing = [key for key in ("subset", "label", "response") if key not in record]
+        if missing:
+            raise ValueError(f"{path}: record {number} has no {missing[0]!r} field (need subset, label, response).")
+        records.append({**record, "_source": f"{path.name} record {number}"})
+    return records
+
+
+def _read_results(path: Path) -> list[dict[str, Any]]:
     items = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(items, list):
         raise ValueError(f"{path}: expected a JSON list of result items (an official *_results.json file).")
     by_name = next((s for s in SUBSETS if path.name.startswith(s)), None)
     records = []
     for number, item in enumerate(items):
-        try:
-            record = (item["model_response"], item["true_label"], item["candidate_labels"])
-        except KeyError as key:
+        missing = [key for key in ("model_response", "true_label", "candidate_labels") if key not in item]
+        if missing:
             raise ValueError(
-                f"{path}: item {number} has no {key} field (need true_label, model_response, candidate_labels)."
-            ) from None
-        subset = subset_of(record[2]) or by_name
+                f"{path}: item {number} has no {missing[0]!r} field (need true_label, model_response, "
+                "candidate_labels)."
+            )
+        subset = subset_of(item["candidate_labels"]) or by_name
         if subset is None:
             raise ValueError(
                 f"{path}: item {number} has a non-official candidate list and the file name does not "
                 f"start with a subset name ({', '.join(SUBSETS)}); rename it, e.g. rafdb_results.json."
             )
-        records.append((*record, subset, bool(item.get("error")), _NOT_STORED, None))
+        records.append(
+            {
+                "response": item["model_response"],
+                "label": item["true_label"],
+                "subset": subset,
+                "candidate_labels": item["candidate_labels"],
+                "error": bool(item.get("error")),
+            }
+        )
     return records
 
 

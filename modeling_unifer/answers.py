@@ -23,6 +23,7 @@ UNKNOWN = "unknown"  # the official evaluator's label for an unparsable response
 
 _TAG = re.compile(r"</?(?:think|answer)>", re.IGNORECASE)
 _WELL_FORMED = re.compile(r"\s*<think>(.*?)</think>\s*<answer>(.*?)</answer>\s*", re.DOTALL)
+_ANSWER_ONLY = re.compile(r"\s*<answer>(.*?)</answer>\s*", re.DOTALL)
 _THINK_BLOCK = re.compile(r"<think>(.*?)</think>", re.DOTALL | re.IGNORECASE)
 _ANSWER_BLOCK = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 _ANSWER_OPEN = re.compile(r"<answer>", re.IGNORECASE)
@@ -95,20 +96,22 @@ class ParsedResponse:
     well_formed: bool
 
 
-def is_well_formed(text: str) -> bool:
-    """Whether ``text`` is ``<think>…</think>`` then ``<answer>…</answer>`` and nothing else.
+def is_well_formed(text: str, reasoning: bool = True) -> bool:
+    """Whether ``text`` is ``<think>…</think>`` then ``<answer>…</answer>`` and nothing else; with
+    ``reasoning=False`` (the answer-only prompt), whether it is one ``<answer>…</answer>`` block and nothing else.
 
     >>> is_well_formed("<think>Mouth corners up.</think><answer>happy</answer>")
     True
     >>> is_well_formed("<think>a</think><answer>happy</answer><answer>sad</answer>")
     False
+    >>> is_well_formed("<answer>happy</answer>", reasoning=False)
+    True
     """
-    match = _WELL_FORMED.fullmatch(text)
+    match = (_WELL_FORMED if reasoning else _ANSWER_ONLY).fullmatch(text)
     if match is None:
         return False
-    think, answer = match.groups()
     # Empty blocks would earn the format for free; a tag inside a block means a repeated or nested block.
-    return all(part.strip() and not _TAG.search(part) for part in (think, answer))
+    return all(part.strip() and not _TAG.search(part) for part in match.groups())
 
 
 def _single_answer(text: str) -> str | None:

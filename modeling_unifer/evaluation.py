@@ -1,16 +1,21 @@
-"""``unifer eval``: generate answers for a FERBench-format benchmark, resumably, then score them.
+"""The evaluation harness behind ``unifer eval``: generate answers for a FERBench-format benchmark, resumably,
+then score them.
 
-Predictions are appended to ``predictions.jsonl`` and flushed to disk batch by batch. A run killed at any moment
-(SIGKILL included) and started again with the same arguments generates only what is missing; a half-written last
-line is cut off. The run's settings are kept in ``run.json``: a different model, prompt or generation config
-refuses to mix into old predictions unless ``overwrite=True`` starts over. Under ``accelerate launch`` every
-rank takes a strided share of the items and writes its own file; rank 0 merges them and scores.
+Predictions are appended to ``predictions.jsonl`` and fsynced batch by batch. A run killed at any moment (SIGKILL
+included) and started again with the same arguments generates only what is missing; a half-written last line is
+cut off. Predictions are never deleted: a narrower rerun (fewer subsets, a smaller ``limit``) scores its own
+selection and keeps the rest on disk. The run's settings are kept in ``run.json``, including fingerprints of the
+model's weights and of the benchmark's data files: another model, prompt, generation config or changed data refuses
+to mix into old predictions unless ``overwrite=True`` starts over (a ``run.json`` with no predictions beside it, left
+by a run that failed to start, blocks nothing). Under ``accelerate launch`` every rank takes a strided share of the
+items and writes its own file; rank 0 merges them and scores.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,31 +30,57 @@ RUN_FILE = "run.json"
 
 
 def load_benchmark(
-    benchmark: str, config: str = "all", subsets: Sequence[str] | None = None, limit: int | None = None
+    benchmark: str,
+    config: str | None = None,
+    subsets: Sequence[str] | None = None,
+    limit: int | None = None,
+    seed: int = 0,
 ):
-    """A FERBench-format split (local folder or Hub id) as a ``datasets.Dataset`` with undecoded images,
-    filtered to ``subsets`` and to the first ``limit`` items of each subset."""
+    """A FERBench-format split (local folder or Hub id) as a ``datasets.Dataset`` with undecoded images, filtered
+    to ``subsets`` and to ``limit`` items per subset. ``config`` None is the benchmark's default config (the one its
+    card marks). ``limit`` draws a seeded sample spread evenly over each subset's classes, kept in benchmark order:
+    a benchmark stored class by class would otherwise give the first class only."""
     import datasets
 
     dataset = datasets.load_dataset(benchmark, config, split="test")
+    missing = {"id", "subset", "image", "label", "candidate_labels"} - set(dataset.column_names)
+    if missing:
+        raise ValueError(
+            f"{benchmark} ({dataset.config_name}) is not a FERBench-format benchmark: it lacks the columns "
+            f"{sorted(missing)} (found {dataset.column_names}). Build one with `unifer data build ferbench|synfer` "
+            "or `unifer data ingest`."
+        )
     dataset = dataset.cast_column("image", datasets.Image(decode=False))
     if subsets:
         unknown = set(subsets) - set(dataset.unique("subset"))
         if unknown:
             raise ValueError(
-                f"Subsets {sorted(unknown)} are not in {benchmark} ({config}); "
+                f"Subsets {sorted(unknown)} are not in {benchmark} ({dataset.config_name}); "
                 f"it has {sorted(dataset.unique('subset'))}."
             )
         dataset = dataset.filter(lambda subset: subset in subsets, input_columns="subset")
     if limit is not None:
-        seen: dict[str, int] = {}
-
-        def keep(subset: str) -> bool:
-            seen[subset] = seen.get(subset, 0) + 1
-            return seen[subset] <= limit
-
-        dataset = dataset.filter(keep, input_columns="subset")
+        dataset = dataset.select(stratified_sample(dataset["subset"], gold_labels(dataset), limit, seed))
     return dataset
+
+
+def stratified_sample(subsets: Sequence[str], labels: Sequence[str], limit: int, seed: int = 0) -> list[int]:
+    """Row indices, in order: per subset, ``limit`` rows taken round-robin over its classes (each class's rows in a
+    seeded random order), so every class is represented as evenly as ``limit`` allows."""
+    import random
+
+    by_class: dict[str, dict[str, list[int]]] = {}
+    for index, (subset, label) in enumerate(zip(subsets, labels)):
+        by_class.setdefault(subset, {}).setdefault(label, []).append(index)
+    chosen: list[int] = []
+    rng = random.Random(seed)
+    for classes in by_class.values():
+        queues = [rng.sample(rows, len(rows)) for _, rows in sorted(classes.items())]
+        picked: list[int] = []
+        while len(picked) < limit and any(queues):
+            picked += [queue.pop() for queue in queues if queue][: limit - len(picked)]
+        chosen += picked
+    return sorted(chosen)
 
 
 def gold_labels(dataset) -> list[str]:
@@ -59,33 +90,59 @@ def gold_labels(dataset) -> list[str]:
     return [feature.int2str(v) for v in column] if hasattr(feature, "int2str") else list(column)
 
 
+def files_fingerprint(paths: Sequence[Path]) -> str:
+    """Identifies files cheaply: each one's name, size, first and last MiB (a retrained checkpoint or a rebuilt
+    dataset changes them; hashing 15 GB would not be cheap)."""
+    digest = hashlib.sha256()
+    for item in paths:
+        size = item.stat().st_size
+        digest.update(f"{item.name}:{size}".encode())
+        with item.open("rb") as handle:
+            digest.update(handle.read(1 << 20))
+            handle.seek(max(0, size - (1 << 20)))
+            digest.update(handle.read())
+    return digest.hexdigest()
+
+
 def model_fingerprint(model: str) -> str:
-    """Identifies a model's weights cheaply: its config plus each weight file's size, head and tail (a retrained
-    checkpoint changes them; hashing 15 GB would not be cheap). A Hub id is identified by name."""
+    """A model folder's config and weight files (see :func:`files_fingerprint`); a Hub id is identified by name."""
     path = Path(model)
     if not path.is_dir():
         return f"name:{model}"
-    digest = hashlib.sha256()
-    for item in sorted(path.iterdir()):
-        if item.suffix in (".json", ".safetensors", ".bin") and item.is_file():
-            size = item.stat().st_size
-            digest.update(f"{item.name}:{size}".encode())
-            with item.open("rb") as handle:
-                digest.update(handle.read(1 << 20))
-                handle.seek(max(0, size - (1 << 20)))
-                digest.update(handle.read())
-    return digest.hexdigest()
+    return files_fingerprint(
+        [
+            item
+            for item in sorted(path.iterdir())
+            if item.is_file() and item.suffix in (".json", ".safetensors", ".bin")
+        ]
+    )
+
+
+def benchmark_fingerprint(benchmark: str, dataset) -> str:
+    """A local benchmark folder's data files (see :func:`files_fingerprint`); for a Hub dataset, the cache files
+    ``datasets`` prepared from it (their names carry the revision and config hash)."""
+    path = Path(benchmark)
+    if path.is_dir():
+        suffixes = (".parquet", ".arrow", ".json", ".jsonl", ".csv")
+        return files_fingerprint([f for f in sorted(path.rglob("*")) if f.is_file() and f.suffix in suffixes])
+    return (
+        files_fingerprint([Path(cache["filename"]) for cache in dataset.cache_files])
+        if dataset.cache_files
+        else (f"name:{benchmark}")
+    )
 
 
 def run_settings(
     model: str,
     benchmark: str,
+    dataset,
     *,
     backend: str,
     max_new_tokens: int,
     image_size: int | None,
     reasoning: bool,
     probabilities: bool,
+    dtype: str = "auto",
 ) -> dict[str, Any]:
     """What determines the predictions; a resumed run must match it exactly."""
     prompt = (QUESTION_TEMPLATE if reasoning else DIRECT_QUESTION_TEMPLATE) + DEFAULT_SYSTEM_PROMPT
@@ -93,7 +150,10 @@ def run_settings(
         "model": str(model),
         "model_fingerprint": model_fingerprint(str(model)),
         "benchmark": str(benchmark),
+        "benchmark_config": dataset.config_name,
+        "benchmark_fingerprint": benchmark_fingerprint(str(benchmark), dataset),
         "backend": backend,
+        "dtype": dtype,
         "max_new_tokens": max_new_tokens,
         "image_size": image_size,
         "reasoning": reasoning,
@@ -104,9 +164,11 @@ def run_settings(
 
 
 def start_run(output_dir: Path, settings: dict[str, Any], overwrite: bool) -> None:
-    """Refuse to mix predictions made under other settings; ``overwrite`` clears the old run instead."""
-    if overwrite:
-        for old in [*output_dir.glob("predictions*.jsonl"), output_dir / RUN_FILE]:
+    """Refuse to mix predictions made under other settings; ``overwrite`` clears the old run instead. A run.json
+    with no predictions beside it (a run that failed before generating anything) blocks nothing."""
+    predictions = list(output_dir.glob("predictions*.jsonl"))
+    if overwrite or not any(path.stat().st_size for path in predictions):
+        for old in [*predictions, output_dir / RUN_FILE]:
             old.unlink(missing_ok=True)
     check_run_settings(
         output_dir,
@@ -144,7 +206,9 @@ def generate_missing(
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(todo), desc="generating", unit="item", dynamic_ncols=True)
-    chunk = max(batch_size * 4, 32)  # prepare images a chunk at a time: bounded memory, batches still sorted
+    # Images are prepared a chunk at a time (bounded memory; batches still sorted by length within it); an engine
+    # that schedules its own batches (vLLM) asks for large chunks.
+    chunk = getattr(engine, "preferred_chunk_size", None) or max(batch_size * 4, 32)
     with Ledger(path) as ledger:
         for start in range(0, len(todo), chunk):
             rows = [dataset[i] for i in todo[start : start + chunk]]
@@ -162,7 +226,9 @@ def generate_missing(
                 engine, requests, batch_size=batch_size, max_new_tokens=max_new_tokens, probabilities=probabilities
             ):
                 ledger.append(
-                    prediction_record(rows[j], golds[todo[start + j]], prediction, probabilities)
+                    prediction_record(
+                        rows[j], golds[todo[start + j]], prediction, probabilities=probabilities, reasoning=reasoning
+                    )
                     for j, prediction in batch
                 )
                 bar.update(len(batch))
@@ -170,8 +236,10 @@ def generate_missing(
     return len(todo)
 
 
-def prediction_record(row: dict[str, Any], gold: str, prediction: FERPrediction, probabilities: bool) -> dict:
-    """One line of ``predictions.jsonl``: the item, its gold label, the response and its parse."""
+def prediction_record(
+    row: dict[str, Any], gold: str, prediction: FERPrediction, *, probabilities: bool, reasoning: bool
+) -> dict:
+    """One line of ``predictions.jsonl``: the item, its gold label, the prompt format, the response and its parse."""
     return {
         "id": row["id"],
         "subset": row["subset"],
@@ -180,14 +248,17 @@ def prediction_record(row: dict[str, Any], gold: str, prediction: FERPrediction,
         "response": prediction.raw_text,
         "parsed_label": prediction.label,
         "well_formed": prediction.well_formed,
+        "reasoning": reasoning,
         "probabilities": prediction.probabilities if probabilities else None,
         "num_tokens": prediction.num_tokens,
         "seconds": round(prediction.seconds or 0.0, 4),
     }
 
 
-def merge_predictions(output_dir: Path, order: Sequence[str]) -> Path:
-    """Write ``predictions.jsonl`` in benchmark order from every predictions file in the folder."""
+def merge_predictions(output_dir: Path, order: Sequence[str]) -> tuple[list[dict[str, Any]], int]:
+    """Gather every predictions file of the folder into ``predictions.jsonl`` (the items of ``order`` first, in that
+    order, then any others earlier runs made, which are kept); return the records of ``order`` and the file's
+    record count."""
     records: dict[str, dict[str, Any]] = {}
     files = sorted(output_dir.glob("predictions*.jsonl"))
     for path in files:
@@ -195,11 +266,40 @@ def merge_predictions(output_dir: Path, order: Sequence[str]) -> Path:
     missing = [i for i in order if i not in records]
     if missing:
         raise RuntimeError(f"{len(missing)} items have no prediction (first: {missing[:3]}); run again to resume.")
-    target = write_records(output_dir / PREDICTIONS, [records[i] for i in order])
+    selected = set(order)
+    target = write_records(
+        output_dir / PREDICTIONS, [records[i] for i in order] + [r for i, r in records.items() if i not in selected]
+    )
     for path in files:
         if path != target:
             path.unlink()
-    return target
+    return [records[i] for i in order], len(records)
+
+
+#: Accepted values of ``dtype``: ``auto`` is bf16 on a GPU and fp32 on a CPU (the official evaluation ran fp32).
+DTYPES = ("auto", "bfloat16", "float32")
+
+
+def check_options(
+    *, batch_size: int, max_new_tokens: int, limit: int | None, bootstrap: int, extraction: str, dtype: str
+) -> None:
+    """Refuse impossible settings before anything loads (a model load can take minutes)."""
+    problems = [
+        f"{name} must be at least {low} (got {value})"
+        for name, value, low in (
+            ("batch_size", batch_size, 1),
+            ("max_new_tokens", max_new_tokens, 1),
+            ("limit", 1 if limit is None else limit, 1),
+            ("bootstrap", bootstrap, 0),
+        )
+        if value < low
+    ]
+    if extraction not in ("strict", "paper"):
+        problems.append(f"extraction must be 'strict' or 'paper' (got {extraction!r})")
+    if dtype not in DTYPES:
+        problems.append(f"dtype must be one of {', '.join(DTYPES)} (got {dtype!r})")
+    if problems:
+        raise ValueError("; ".join(problems) + ".")
 
 
 def evaluate_model(
@@ -207,7 +307,7 @@ def evaluate_model(
     benchmark: str,
     output_dir: str | Path,
     *,
-    config: str = "all",
+    config: str | None = None,
     subsets: Sequence[str] | None = None,
     limit: int | None = None,
     backend: str = "transformers",
@@ -219,29 +319,48 @@ def evaluate_model(
     reasoning: bool = True,
     overwrite: bool = False,
     bootstrap: int = 1000,
+    dtype: str = "auto",
+    engine_kwargs: dict[str, Any] | None = None,
     engine: Any = None,
 ) -> dict[str, Any] | None:
-    """Evaluate ``model`` on ``benchmark``; returns the metrics (on rank 0; None on other ranks)."""
+    """Evaluate ``model`` on ``benchmark``; returns the metrics of the selected items (on rank 0; None on other
+    ranks). ``config`` None is the benchmark's default config; ``dtype`` is the engine's weights dtype;
+    ``engine_kwargs`` go to the engine (e.g. vLLM's ``tensor_parallel_size``)."""
     from unifer.inference import load_engine
     from unifer.metrics.reports import write_report
-    from unifer.metrics.scoring import load_predictions, score
+    from unifer.metrics.scoring import prediction_columns, score
+    from unifer.sources import check_source
 
+    started = time.perf_counter()
+    check_options(
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
+        limit=limit,
+        bootstrap=bootstrap,
+        extraction=extraction,
+        dtype=dtype,
+    )
+    if engine is None:
+        check_source(str(model), "model", "--model")
+    check_source(str(benchmark), "dataset", "--benchmark")
     output_dir = Path(output_dir)
     rank, world, state = _shard()
+    dataset = load_benchmark(benchmark, config, subsets, limit)
     settings = run_settings(
         model,
         benchmark,
+        dataset,
         backend=backend,
         max_new_tokens=max_new_tokens,
         image_size=image_size,
         reasoning=reasoning,
         probabilities=probabilities,
+        dtype=dtype,
     )
     if rank == 0:
         start_run(output_dir, settings, overwrite)
     if state is not None:
         state.wait_for_everyone()
-    dataset = load_benchmark(benchmark, config, subsets, limit)
     golds = gold_labels(dataset)
     target = output_dir / (PREDICTIONS if world == 1 else f"predictions.rank{rank}.jsonl")
     done: set[str] = set()
@@ -252,7 +371,7 @@ def evaluate_model(
     ids = dataset["id"]
     todo = [i for i in range(rank, len(dataset), world) if ids[i] not in done]
     if todo:
-        engine = engine or load_engine(backend, model)
+        engine = engine or load_engine(backend, model, **engine_options(dtype, engine_kwargs))
         generate_missing(
             engine,
             dataset,
@@ -269,17 +388,27 @@ def evaluate_model(
         state.wait_for_everyone()
     if rank != 0:
         return None
-    predictions = merge_predictions(output_dir, ids)
-    result = score(**load_predictions(predictions), extraction=extraction, bootstrap=bootstrap)
+    records, in_folder = merge_predictions(output_dir, ids)
+    result = score(**prediction_columns(records), extraction=extraction, bootstrap=bootstrap)
+    run = {
+        **settings,
+        "extraction": extraction,
+        "items": len(dataset),
+        "subsets": list(subsets or []),
+        "limit": limit,
+        "predictions_in_folder": in_folder,
+    }
     write_report(
         result,
         output_dir,
-        config={
-            **settings,
-            "extraction": extraction,
-            "items": len(dataset),
-            "config": config,
-            "subsets": list(subsets or []),
-        },
+        config=run,
+        records=records,
+        title=f"{model} on {benchmark}",
+        runtime_seconds=time.perf_counter() - started,
     )
     return result
+
+
+def engine_options(dtype: str, engine_kwargs: dict[str, Any] | None) -> dict[str, Any]:
+    """The engine's keyword arguments: ``dtype`` (omitted for ``auto``, the engine's own choice) and the rest."""
+    return {**({"dtype": dtype} if dtype != "auto" else {}), **(engine_kwargs or {})}

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import torch
 
 from . import modeling_unifer  # noqa: F401  (registers the unifer model type with the Auto classes)
-from .answers import extract_label, parse, text_before_answer
+from .answers import extract_label, is_well_formed, parse, text_before_answer
 from .images import DEFAULT_IMAGE_SIZE, prepare_image
 from .labels import CANONICAL_EMOTIONS, normalize, validate_candidates
 from .prompts import chat_messages, fer_question
@@ -120,13 +120,12 @@ def to_prediction(
 ) -> FERPrediction:
     """Parse one response (the only place responses are parsed at inference time)."""
     label = extract_label(text, request.candidate_labels)
-    parsed = parse(text)
     return FERPrediction(
         label=label,
         canonical_label=normalize(label) if label else None,
-        reasoning=parsed.think,
+        reasoning=parse(text).think,
         raw_text=text,
-        well_formed=parsed.well_formed,
+        well_formed=is_well_formed(text, reasoning=request.reasoning),
         probabilities=probabilities or {},
         num_tokens=generation.num_tokens if generation else None,
         seconds=generation.seconds if generation else None,
@@ -200,7 +199,8 @@ class TransformersEngine:
     """Batched generation with transformers: left padding, batches of similar prompt length, greedy by default.
 
     ``model`` is a loaded model or a path/Hub id. On GPU the model loads in bf16 with ``device_map="auto"``
-    (spreading a model too large for one GPU); on CPU in fp32. Attention is SDPA.
+    (spreading a model too large for one GPU); on CPU in fp32; ``dtype`` (a torch dtype or its name, e.g.
+    ``"float32"`` as the official evaluation ran) overrides that for a model loaded here. Attention is SDPA.
     """
 
     name = "transformers"
@@ -210,7 +210,7 @@ class TransformersEngine:
         model: Any,
         processor: Any = None,
         *,
-        dtype: torch.dtype | None = None,
+        dtype: torch.dtype | str | None = None,
         device_map: str | dict | None = None,
         attn_implementation: str = "sdpa",
         trust_remote_code: bool = False,
@@ -219,6 +219,7 @@ class TransformersEngine:
 
         if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
             cuda = torch.cuda.is_available()
+            dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
             model = AutoModelForImageTextToText.from_pretrained(
                 model,
                 dtype=dtype or (torch.bfloat16 if cuda else torch.float32),

@@ -16,7 +16,7 @@ from unifer.evaluation import evaluate_model
 from unifer.jsonl import read_records
 from unifer.metrics.scoring import load_predictions, score
 
-EVAL_ARGS = dict(config="benchmark", max_new_tokens=12, bootstrap=200)
+EVAL_ARGS = dict(max_new_tokens=12, bootstrap=200)  # config: the benchmark card's default (SynFER: benchmark)
 
 
 @pytest.fixture(scope="module")
@@ -213,3 +213,103 @@ def test_two_process_accelerate_run_shards_and_merges(tiny_model_path, benchmark
     assert not list(tmp_path.glob("predictions.rank*.jsonl"))  # merged and removed
     assert records(tmp_path / "predictions.jsonl") == records(out / "predictions.jsonl")
     assert json.loads((tmp_path / "metrics.json").read_text())["accuracy"] == result["accuracy"]
+
+
+# ------------------------------------------------------------------ predictions are never lost or silently reused
+
+
+def test_a_narrower_rerun_scores_its_selection_and_keeps_every_prediction(
+    tiny_model_path, benchmark, reference_run, tmp_path
+):
+    out, _ = reference_run
+    for name in ("predictions.jsonl", "run.json"):
+        (tmp_path / name).write_bytes((out / name).read_bytes())
+    narrow = evaluate_model(str(tiny_model_path), str(benchmark), tmp_path, limit=5, probabilities=True, **EVAL_ARGS)
+    assert narrow["n"] == 5
+    assert all(c["support"] == 1 for c in narrow["overall"]["per_class"].values())  # spread over the classes
+    assert len(records(tmp_path / "predictions.jsonl")) == 10  # nothing deleted
+    kept = {r["id"]: r for r in records(tmp_path / "predictions.jsonl")}
+    assert kept == {r["id"]: r for r in records(out / "predictions.jsonl")}  # nothing regenerated either
+    report = (tmp_path / "report.md").read_text()
+    assert " 5 items " in report and "| limit | `5` |" in report and "| predictions_in_folder | `10` |" in report
+
+
+def test_changed_benchmark_data_is_refused(tiny_model_path, reference_run, tmp_path):
+    out, _ = reference_run
+    rebuilt = tmp_path / "rebuilt"
+    build_synfer(
+        rebuilt,
+        n_per_class=1,
+        test_per_class=2,
+        size=64,
+        seed=7,
+        num_proc=1,
+        emotions=["happiness", "sadness", "anger", "neutral", "surprise"],
+    )
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("predictions.jsonl", "run.json"):
+        (run / name).write_bytes((out / name).read_bytes())
+    settings = json.loads((run / "run.json").read_text())
+    settings["benchmark"] = str(rebuilt)  # same name, other data: only the fingerprint can tell
+    (run / "run.json").write_text(json.dumps(settings))
+    with pytest.raises(ValueError, match="benchmark_fingerprint"):
+        evaluate_model(str(tiny_model_path), str(rebuilt), run, probabilities=True, **EVAL_ARGS)
+
+
+def test_a_run_that_failed_before_predicting_blocks_nothing(tiny_model_path, benchmark, tmp_path):
+    (tmp_path / "run.json").write_text(json.dumps({"model": "a-typo", "max_new_tokens": 3}))
+    result = evaluate_model(str(tiny_model_path), str(benchmark), tmp_path, limit=2, **EVAL_ARGS)
+    assert result["n"] == 2
+    assert json.loads((tmp_path / "run.json").read_text())["model"] == str(tiny_model_path)
+
+
+def test_user_errors_are_caught_before_the_model_loads(tiny_model_path, benchmark, tmp_path, capsys, monkeypatch):
+    import unifer.inference
+
+    monkeypatch.setattr(unifer.inference, "load_engine", lambda *a, **k: pytest.fail("the model was loaded"))
+    base = ["eval", "--model", str(tiny_model_path), "--benchmark", str(benchmark), "--output-dir", str(tmp_path)]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*base, "--batch-size", "0"])
+    assert exit_info.value.code == 2 and "--batch-size: must be at least 1 (got 0)" in capsys.readouterr().err
+    assert main(["eval", "--model", str(tiny_model_path), "--benchmark", "nope", "--output-dir", str(tmp_path)]) == 2
+    assert "--benchmark: no such folder: nope" in capsys.readouterr().err
+    assert main([*base[:2], "./no-model-here", *base[3:]]) == 2
+    assert "--model: no such folder: ./no-model-here" in capsys.readouterr().err
+    assert main([*base, "--tensor-parallel-size", "2"]) == 2
+    assert "need --backend vllm" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing was started
+
+
+def test_a_missing_optional_dependency_names_the_extra(monkeypatch, capsys):
+    import unifer.evaluation
+
+    def missing(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'datasets'", name="datasets")
+
+    monkeypatch.setattr(unifer.evaluation, "evaluate_model", missing)
+    assert main(["eval", "--model", "m", "--benchmark", "b", "--output-dir", "o"]) == 2
+    err = capsys.readouterr().err
+    assert "`unifer eval` needs pip install 'unifer[" in err and "(missing: datasets)" in err
+
+
+def test_report_says_what_a_reader_needs(reference_run):
+    out, _ = reference_run
+    report = (out / "report.md").read_text()
+    assert report.startswith("# FER evaluation: ") and " on " in report.splitlines()[0]
+    assert " UTC · strict extraction · 10 items · runtime " in report
+    assert "**overall** is micro accuracy" in report and "**errors**" in report and "(macro)" in report
+    assert "## Output length (tokens)" in report
+    assert "## Examples of failed responses" in report  # a random tiny model fails often
+    assert "## Per class: overall" in report and "## Run config" in report
+
+
+def test_score_accepts_a_run_folder_and_refuses_overlapping_ids(reference_run, tmp_path, capsys):
+    out, result = reference_run
+    assert main(["score", str(out), "--bootstrap", "200"]) == 0
+    assert f"{result['accuracy']:.4f}" in capsys.readouterr().out
+    lines = (out / "predictions.jsonl").read_text().splitlines()
+    (tmp_path / "part.jsonl").write_text("\n".join(lines[:3]) + "\n")
+    assert main(["score", str(out / "predictions.jsonl"), str(tmp_path / "part.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "3 id(s) appear more than once" in err and "part.jsonl" in err

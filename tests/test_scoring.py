@@ -523,6 +523,7 @@ def test_load_predictions_skips_a_torn_last_line(tmp_path, caplog):
         "candidate_labels": [RAF, FERPLUS],
         "subsets": ["rafdb", "ferplus"],
         "errors": [False, False],
+        "ids": ["a", "b"],
     }
     assert score(**data, bootstrap=0)["accuracy"] == 1.0
     path.write_text('{"broken\n' + json.dumps(rows[0]) + "\n")
@@ -630,3 +631,19 @@ def test_unifer_score_cli_matches_score(tmp_path, capsys):
     assert (out / "confusion_sfew_2.0.png").exists()
     assert cli.main(["score", str(tmp_path / "missing_results.json")]) == 2  # one clear error line
     assert "error" in capsys.readouterr().err
+
+
+def test_answer_only_prompts_are_held_to_the_answer_only_format():
+    responses = ["<answer>fear</answer>", "<think>x</think><answer>fear</answer>", "fear"]
+    asked_for_answer = score(responses, ["fear"] * 3, reasoning=False, bootstrap=0)
+    assert asked_for_answer["well_formed_rate"] == pytest.approx(1 / 3)
+    assert score(responses, ["fear"] * 3, bootstrap=0)["well_formed_rate"] == pytest.approx(1 / 3)
+    assert score(responses[:1], ["fear"], reasoning=[False], bootstrap=0)["well_formed_rate"] == 1.0
+    assert score(responses[:1], ["fear"], bootstrap=0)["well_formed_rate"] == 0.0
+
+
+def test_zero_support_classes_read_n_a_in_the_report(tmp_path):
+    result = score([wrap("fear")], ["fear"], candidate_labels=[RAF], bootstrap=0)
+    report = (write_report(result, tmp_path) / "report.md").read_text()
+    assert "| anger | n/a | n/a | n/a | 0 (no gold items) |" in report
+    assert "| fear | 1.0000 | 1.0000 | 1.0000 | 1 |" in report

@@ -40,7 +40,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int | None] = args.handler
     try:
         return handler(args) or 0
+    except ModuleNotFoundError as err:
+        # An optional dependency is missing: name the extra that brings it, not a traceback.
+        print(f"unifer {args.command}: error: {missing_extra_message(args.command, err.name or '')}", file=sys.stderr)
+        return 2
     except (ValueError, FileNotFoundError) as err:
         # Bad input is reported as one clear line, not a traceback.
         print(f"unifer {args.command}: error: {err}", file=sys.stderr)
         return 2
+
+
+#: Import names whose distribution is named differently.
+DISTRIBUTIONS = {"sklearn": "scikit-learn", "yaml": "pyyaml", "PIL": "pillow", "lmms_eval": "lmms-eval"}
+#: The extra each command's docs name; another extra is suggested only when this one lacks the package.
+COMMAND_EXTRAS = {
+    "eval": "eval",
+    "score": "eval",
+    "train": "train",
+    "data": "train",
+    "quickstart": "train",
+    "space": "space",
+}
+
+
+def missing_extra_message(command: str, module: str) -> str:
+    """ "`unifer eval` needs pip install 'unifer[eval]'", from the extras that the installed unifer declares."""
+    import re
+    from importlib import metadata
+
+    distribution = DISTRIBUTIONS.get(module.split(".")[0], module.split(".")[0])
+    extras = set()
+    for requirement in metadata.requires("unifer") or []:
+        name = re.split(r"[ ;<>=!~\[]", requirement, maxsplit=1)[0]
+        extra = re.search(r"extra\s*==\s*[\"']([^\"']+)", requirement)
+        if extra and name.lower().replace("_", "-") == distribution.lower().replace("_", "-"):
+            extras.add(extra.group(1))
+    if not extras:
+        return f"`unifer {command}` needs the package {distribution!r}: pip install {distribution}"
+    extra = COMMAND_EXTRAS.get(command) if COMMAND_EXTRAS.get(command) in extras else sorted(extras)[0]
+    return f"`unifer {command}` needs pip install 'unifer[{extra}]' (missing: {distribution})"
