@@ -387,17 +387,21 @@ def predict(
     *,
     processor: Any = None,
     backend: str = "transformers",
+    engine_kwargs: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> list[FERPrediction]:
     """Predict the expression of one or more faces with a model (a loaded model or a path / Hub id).
 
     ``images``: PIL images, paths, bytes or numpy arrays (a single one is accepted too).
     ``candidate_labels``: defaults to the model config's ``candidate_labels``, else the 8 canonical emotions.
+    ``engine_kwargs`` go to the engine (:func:`load_engine`), e.g. ``{"dtype": "float32"}``, or
+    ``{"tensor_parallel_size": 2, "max_model_len": 4096}`` with ``backend="vllm"``.
     Other keyword arguments: see :func:`predict_with_engine`.
     """
     if not isinstance(images, (list, tuple)):
         images = [images]
-    engine = load_engine(backend, model, **({"processor": processor} if processor is not None else {}))
+    engine_kwargs = {**(engine_kwargs or {}), **({"processor": processor} if processor is not None else {})}
+    engine = load_engine(backend, model, **engine_kwargs)
     if candidate_labels is None:
         config = getattr(getattr(engine, "model", None), "config", None)
         candidate_labels = getattr(config, "candidate_labels", None) or CANONICAL_EMOTIONS

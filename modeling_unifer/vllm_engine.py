@@ -1,14 +1,27 @@
 """The vLLM engine: offline ``vllm.LLM`` with multi-modal prompts, same requests and results as the transformers
-engine. Tensor parallelism is vLLM's own; data parallelism runs one engine per GPU group in its own process."""
+engine.
+
+Tensor parallelism is vLLM's own (``tensor_parallel_size`` GPUs hold one model copy). Data parallelism is
+``accelerate launch``'s sharding of the items (``unifer eval``): one engine per process, each on its own
+``tensor_parallel_size`` GPUs (:func:`rank_devices`). vLLM schedules its own batches, so each call hands it every
+request it is given (``unifer eval`` gives :attr:`VLLMEngine.preferred_chunk_size` at a time).
+"""
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from unifer.answers import text_before_answer
 from unifer.inference import FERRequest, Generation, softmax
+
+logger = logging.getLogger(__name__)
+
+#: Weight and activation dtypes vLLM accepts by name; ``auto`` is the checkpoint's own (vLLM's rule).
+DTYPES = ("auto", "bfloat16", "float16", "float32")
 
 
 def build_vllm_input(prompt_text: str, image: Any) -> dict[str, Any]:
@@ -16,48 +29,107 @@ def build_vllm_input(prompt_text: str, image: Any) -> dict[str, Any]:
     return {"prompt": prompt_text, "multi_modal_data": {"image": image}}
 
 
+def dtype_name(dtype: Any) -> str:
+    """``dtype`` as vLLM's name for it: one of :data:`DTYPES`, given by name or as a ``torch.dtype``."""
+    name = str(dtype).removeprefix("torch.")
+    if name not in DTYPES:
+        raise ValueError(f"dtype={dtype!r} is not supported by the vllm backend; use one of {', '.join(DTYPES)}.")
+    return name
+
+
+def rank_devices(tensor_parallel_size: int, environ: dict[str, str] | None = None) -> str | None:
+    """The GPUs (a ``CUDA_VISIBLE_DEVICES`` value) of this process's engine when ``accelerate launch``/``torchrun``
+    started several processes: local rank ``r`` takes visible GPUs ``r*tp … r*tp + tp - 1``. None in a single
+    process (vLLM then uses the visible GPUs from the first)."""
+    environ = os.environ if environ is None else environ
+    processes = int(environ.get("LOCAL_WORLD_SIZE", environ.get("WORLD_SIZE", "1")))
+    if processes <= 1:
+        return None
+    visible = environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        import torch
+
+        devices = [str(i) for i in range(torch.cuda.device_count())]
+    else:
+        devices = [device.strip() for device in visible.split(",") if device.strip()]
+    needed = processes * tensor_parallel_size
+    if len(devices) < needed:
+        raise ValueError(
+            f"{processes} processes × tensor_parallel_size {tensor_parallel_size} need {needed} GPUs, but "
+            f"{len(devices)} are visible ({visible or 'CUDA_VISIBLE_DEVICES unset'}): launch fewer processes "
+            f"(accelerate launch --num_processes) or lower --tensor-parallel-size."
+        )
+    rank = int(environ.get("LOCAL_RANK", "0"))
+    return ",".join(devices[rank * tensor_parallel_size : (rank + 1) * tensor_parallel_size])
+
+
 class VLLMEngine:
-    """Offline vLLM generation. ``tensor_parallel_size`` GPUs hold one model copy; ``data_parallel_size`` copies
-    run side by side on disjoint GPU groups, each taking an equal share of the requests."""
+    """Offline vLLM generation (see the module docstring for parallelism).
+
+    ``dtype`` is one of :data:`DTYPES` (or the matching ``torch.dtype``); ``max_model_len`` None leaves vLLM the
+    checkpoint's own context length (and the KV cache that needs)."""
 
     name = "vllm"
+    #: How many pending items ``unifer eval`` hands :meth:`generate_batches` at a time: enough for vLLM's scheduler
+    #: to keep the GPU full, few enough that a crash loses little (each chunk is appended before the next starts).
+    preferred_chunk_size = 2048
 
     def __init__(
         self,
         model: str,
         *,
         tensor_parallel_size: int = 1,
-        data_parallel_size: int = 1,
         gpu_memory_utilization: float = 0.9,
-        max_model_len: int = 8192,
-        dtype: str = "bfloat16",
+        max_model_len: int | None = 8192,
+        dtype: Any = "bfloat16",
         seed: int = 0,
         trust_remote_code: bool = False,
         processor: Any = None,
     ):
         from transformers import AutoProcessor
 
+        if tensor_parallel_size < 1:
+            raise ValueError(f"tensor_parallel_size must be at least 1 (got {tensor_parallel_size}).")
+        if not 0 < gpu_memory_utilization <= 1:
+            raise ValueError(
+                f"gpu_memory_utilization is the fraction of each GPU's memory vLLM may take: in (0, 1] "
+                f"(got {gpu_memory_utilization})."
+            )
+        if max_model_len is not None and max_model_len < 1:
+            raise ValueError(f"max_model_len must be a positive number of tokens or None (got {max_model_len}).")
         self.model_path = str(model)
-        self.processor = processor or AutoProcessor.from_pretrained(
-            self.model_path, trust_remote_code=trust_remote_code
-        )
         self.llm_kwargs = dict(
             model=self.model_path,
             tensor_parallel_size=tensor_parallel_size,
-            dtype=dtype,
+            dtype=dtype_name(dtype),
             gpu_memory_utilization=gpu_memory_utilization,
-            max_model_len=max_model_len,
             seed=seed,
             limit_mm_per_prompt={"image": 1},
             trust_remote_code=trust_remote_code,
         )
-        self.data_parallel_size = data_parallel_size
+        if max_model_len is not None:
+            self.llm_kwargs["max_model_len"] = max_model_len
+        self.devices = rank_devices(tensor_parallel_size)
+        self.processor = processor or AutoProcessor.from_pretrained(
+            self.model_path, trust_remote_code=trust_remote_code
+        )
         self._llm = None
 
     @property
     def llm(self):
+        """The ``vllm.LLM``, created on first use (on this process's GPUs under a multi-process launch)."""
         if self._llm is None:
-            self._llm = _new_llm(self.llm_kwargs)
+            try:
+                from vllm import LLM
+            except ImportError as err:
+                raise ImportError(
+                    "The vllm backend needs vLLM: pip install 'unifer[vllm]' (Linux + CUDA GPU)."
+                ) from err
+            if self.devices is not None:
+                # vLLM's engine runs in a process of its own (its default), which sees only these GPUs.
+                logger.info("vLLM engine of local rank %s on GPUs %s", os.environ.get("LOCAL_RANK"), self.devices)
+                os.environ["CUDA_VISIBLE_DEVICES"] = self.devices
+            self._llm = LLM(**self.llm_kwargs)
         return self._llm
 
     def prompt_text(self, request: FERRequest) -> str:
@@ -67,15 +139,16 @@ class VLLMEngine:
         return [build_vllm_input(self.prompt_text(r), r.image) for r in requests]
 
     def generate_batches(
-        self, requests: Sequence[FERRequest], *, batch_size: int = 256, max_new_tokens: int = 1024, **sampling
-    ) -> Any:
-        """Yield ``[(index, Generation), …]`` per chunk of ``batch_size`` requests (vLLM batches internally;
-        chunks exist so a caller can write results as they come)."""
+        self, requests: Sequence[FERRequest], *, batch_size: int | None = None, max_new_tokens: int = 1024, **sampling
+    ) -> Iterator[list[tuple[int, Generation]]]:
+        """Yield one batch ``[(index, Generation), …]`` for all ``requests``: they go to vLLM in one
+        ``generate`` call, whose scheduler forms its own batches (``batch_size`` is the transformers engine's
+        knob; vLLM ignores it). Greedy unless ``sampling`` says otherwise (``vllm.SamplingParams`` fields)."""
+        if not requests:
+            return
         params = {"temperature": 0.0, "max_tokens": max_new_tokens, **sampling}
-        for start in range(0, len(requests), batch_size):
-            chunk = list(range(start, min(start + batch_size, len(requests))))
-            outputs = self._run(self.build_inputs([requests[i] for i in chunk]), params)
-            yield [(i, Generation(o["text"], o["num_tokens"], o["seconds"])) for i, o in zip(chunk, outputs)]
+        outputs = self._generate(self.build_inputs(requests), params)
+        yield [(i, Generation(o["text"], o["num_tokens"], o["seconds"])) for i, o in enumerate(outputs)]
 
     def generate(self, requests: Sequence[FERRequest], **kwargs) -> list[Generation]:
         return [g for batch in self.generate_batches(requests, **kwargs) for _, g in batch]
@@ -91,93 +164,38 @@ class VLLMEngine:
             for (i, _), tail in zip(rows, tails)
         ]
         tail_lengths = [len(self.processor.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in tails]
-        outputs = self._run(inputs, {"temperature": 0.0, "max_tokens": 1, "prompt_logprobs": 0})
+        outputs = self._generate(inputs, {"temperature": 0.0, "max_tokens": 1, "prompt_logprobs": 0})
         scores: list[dict[str, float]] = [{} for _ in requests]
         for (i, label), output, length in zip(rows, outputs, tail_lengths):
             scores[i][label] = sum(output["prompt_logprobs"][-length:])
         return [softmax(s) for s in scores]
 
-    def _run(self, inputs: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
-        if self.data_parallel_size == 1:
-            return _generate(self.llm, inputs, params)
-        return _run_data_parallel(self.llm_kwargs, self.data_parallel_size, inputs, params)
+    def _generate(self, inputs: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+        """One ``llm.generate`` call; its outputs come back in the order of ``inputs`` (vLLM's contract)."""
+        llm = self.llm  # first: it says how to install vLLM when it is missing
+        from vllm import SamplingParams
 
-
-def _new_llm(llm_kwargs: dict[str, Any]):
-    try:
-        from vllm import LLM
-    except ImportError as err:
-        raise ImportError("The vllm backend needs vLLM: pip install 'unifer[vllm]' (Linux + CUDA GPU).") from err
-    return LLM(**llm_kwargs)
-
-
-def _generate(llm: Any, inputs: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
-    import time
-
-    from vllm import SamplingParams
-
-    started = time.perf_counter()
-    outputs = llm.generate(inputs, SamplingParams(**params), use_tqdm=False)
-    seconds = (time.perf_counter() - started) / max(1, len(inputs))
-    results = []
-    for output in outputs:
-        completion = output.outputs[0]
-        prompt_logprobs = None
-        if params.get("prompt_logprobs") is not None:
-            # One dict per prompt token (None for the first); the prompt token's own log-prob is in it.
-            prompt_logprobs = [
-                step[token].logprob if step else 0.0
-                for step, token in zip(output.prompt_logprobs, output.prompt_token_ids)
-            ]
-        results.append(
-            {
-                "text": completion.text,
-                "num_tokens": len(completion.token_ids),
-                "seconds": seconds,
-                "prompt_logprobs": prompt_logprobs,
-            }
-        )
-    return results
-
-
-def _data_parallel_worker(rank: int, gpus: str, llm_kwargs: dict, inputs: list, params: dict, queue) -> None:
-    os.environ["CUDA_VISIBLE_DEVICES"] = gpus
-    queue.put((rank, _generate(_new_llm(llm_kwargs), inputs, params)))
-
-
-def shard_bounds(count: int, shards: int) -> list[tuple[int, int]]:
-    """Contiguous, near-equal ``[start, stop)`` ranges covering ``count`` items in ``shards`` parts."""
-    base, extra = divmod(count, shards)
-    bounds, start = [], 0
-    for rank in range(shards):
-        stop = start + base + (rank < extra)
-        bounds.append((start, stop))
-        start = stop
-    return bounds
-
-
-def _run_data_parallel(llm_kwargs: dict, size: int, inputs: list, params: dict) -> list[dict[str, Any]]:
-    import multiprocessing as mp
-
-    tp = llm_kwargs["tensor_parallel_size"]
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    devices = visible.split(",") if visible else [str(i) for i in range(size * tp)]
-    if len(devices) < size * tp:
-        raise ValueError(
-            f"data_parallel_size={size} × tensor_parallel_size={tp} needs {size * tp} GPUs; "
-            f"{len(devices)} are visible."
-        )
-    context = mp.get_context("spawn")
-    queue = context.Queue()
-    workers = []
-    for rank, (start, stop) in enumerate(shard_bounds(len(inputs), size)):
-        gpus = ",".join(devices[rank * tp : (rank + 1) * tp])
-        worker = context.Process(
-            target=_data_parallel_worker, args=(rank, gpus, llm_kwargs, inputs[start:stop], params, queue)
-        )
-        worker.start()
-        workers.append(worker)
-    parts = dict(queue.get() for _ in workers)
-    for worker in workers:
-        worker.join()
-    return [result for rank in range(size) for result in parts[rank]]
+        started = time.perf_counter()
+        outputs = llm.generate(inputs, SamplingParams(**params), use_tqdm=False)
+        if len(outputs) != len(inputs):
+            raise RuntimeError(f"vLLM returned {len(outputs)} outputs for {len(inputs)} prompts.")
+        seconds = (time.perf_counter() - started) / len(inputs)
+        results = []
+        for output in outputs:
+            completion = output.outputs[0]
+            prompt_logprobs = None
+            if params.get("prompt_logprobs") is not None:
+                # One dict per prompt token (None for the first); the prompt token's own log-prob is in it.
+                prompt_logprobs = [
+                    step[token].logprob if step else 0.0
+                    for step, token in zip(output.prompt_logprobs, output.prompt_token_ids)
+                ]
+            results.append(
+                {
+                    "text": completion.text,
+                    "num_tokens": len(completion.token_ids),
+                    "seconds": seconds,
+                    "prompt_logprobs": prompt_logprobs,
+                }
+            )
+        return results

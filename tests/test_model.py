@@ -221,33 +221,6 @@ def test_pipeline_returns_sorted_labels(unifer_path):
     assert {"reasoning", "well_formed"} <= out[0].keys()
 
 
-def test_vllm_request_building_without_vllm(unifer_path):
-    from unifer.vllm_engine import VLLMEngine, shard_bounds
-
-    engine = VLLMEngine(str(unifer_path))  # vLLM itself is imported only when generating
-    [request] = make_requests([draw_face("anger", 0)], RAF)
-    [vllm_input] = engine.build_inputs([request])
-    assert vllm_input["prompt"].count("<|image_pad|>") == 1
-    assert vllm_input["prompt"].endswith("<|im_start|>assistant\n")
-    assert request.question in vllm_input["prompt"]
-    assert isinstance(vllm_input["multi_modal_data"]["image"], Image.Image)
-    assert vllm_input["multi_modal_data"]["image"].size == (224, 224)
-    assert shard_bounds(10, 3) == [(0, 4), (4, 7), (7, 10)]
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="vLLM generation needs a CUDA GPU")
-def test_vllm_generates(unifer_path):
-    pytest.importorskip("vllm", reason="vLLM is not installed (pip install 'unifer[vllm]')")
-    from unifer.vllm_engine import VLLMEngine
-
-    engine = VLLMEngine(str(unifer_path), max_model_len=2048, gpu_memory_utilization=0.3)
-    requests = make_requests([draw_face("anger", 0)], RAF)
-    [generation] = engine.generate(requests, max_new_tokens=8)
-    assert generation.num_tokens > 0
-    [probs] = engine.score_candidates(requests, [generation.text])
-    assert sum(probs.values()) == pytest.approx(1.0)
-
-
 def test_decompression_bomb_is_a_clear_input_error(tmp_path):
     bomb = tmp_path / "bomb.png"
     Image.new("1", (14_000, 14_000)).save(bomb)  # 196M pixels: PIL refuses it before decoding
