@@ -10,7 +10,8 @@ HERE = Path(__file__).parent
 CORE = [
     "torch>=2.9",
     "torchvision>=0.24",
-    # modeling_unifer._register uses transformers.conversion_mapping (not exported; no public equivalent yet).
+    # Private transformers APIs with no public equivalent yet: modeling_unifer._register uses
+    # transformers.conversion_mapping; trainers' CheckpointWeightsMixin overrides Trainer._load_from_checkpoint.
     "transformers>=5.0,<5.25",
     "tokenizers>=0.22",
     "huggingface_hub>=1.0",

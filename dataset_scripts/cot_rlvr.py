@@ -4,11 +4,14 @@ trainers' shape (TRL conventions).
 * CoT rows ``{image_path, question, response}`` become ``messages`` (user: image placeholder + question;
   assistant: response) and ``images`` (one image): what ``SFTTrainer`` takes for a vision-language model.
 * RLVR rows ``{image_path, problem, solution}`` become ``prompt`` (conversational, user turn only), ``image``,
-  ``solution`` (the canonical emotion) and ``candidate_labels``: what ``GRPOTrainer`` and our rewards take.
+  ``solution`` (the canonical emotion), ``candidate_labels`` and ``source_solution`` (the solution exactly as the
+  row gave it, which the official accuracy reward compares against): what ``GRPOTrainer`` and our rewards take.
 
 The input is streamed (a JSON list through ijson, or JSONL line by line) and written in bounded Parquet row
 groups and shards, one image in memory at a time, so a 360K-row build runs in flat memory. A bad row never stops
-the build: it is counted by reason (``REASONS``) and written to ``rejected.jsonl``.
+the build: it is counted by reason (``REASONS``) and written to ``rejected.jsonl``. A CoT response whose answer
+the strict parser cannot read is rejected by default; ``check_answers=False`` (``--no-answer-filter``) keeps it,
+as the official SFT trained on every released row, and the report counts how many it kept.
 
 The trainers convert raw rows with the same converters (:func:`training_example`), so a raw row means the same in
 a build and in training.
@@ -21,7 +24,7 @@ import shlex
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +70,7 @@ RLVR_FEATURES = datasets.Features(
         "image": datasets.Image(),
         "solution": datasets.Value("string"),
         "candidate_labels": datasets.List(datasets.Value("string")),
+        "source_solution": datasets.Value("string"),
     }
 )
 
@@ -92,10 +96,16 @@ def parse_candidates(text: str) -> tuple[str, ...]:
         raise Rejected("candidates_unparsable", str(err)) from None
 
 
-def cot_example(question: str, response: str, image: Any) -> dict[str, Any]:
-    """A CoT row in SFT shape; the response must answer with exactly one of the question's candidates."""
+def has_single_answer(question: str, response: str) -> bool:
+    """Whether the response answers with exactly one of the question's candidates (strict parsing)."""
+    return extract_label(response, parse_candidates(question)) is not None
+
+
+def cot_example(question: str, response: str, image: Any, *, check_answer: bool = True) -> dict[str, Any]:
+    """A CoT row in SFT shape. With ``check_answer`` (default) the response must answer with exactly one of the
+    question's candidates; without it any response is kept (the question must still list candidates)."""
     candidates = parse_candidates(question)
-    if extract_label(response, candidates) is None:
+    if check_answer and extract_label(response, candidates) is None:
         raise Rejected(
             "answer_unparsable",
             f"no single candidate label ({', '.join(candidates)}) in one <answer> block of the response",
@@ -105,7 +115,8 @@ def cot_example(question: str, response: str, image: Any) -> dict[str, Any]:
 
 def rlvr_example(problem: str, solution: str, image: Any) -> dict[str, Any]:
     """An RLVR row in GRPO shape; ``solution`` (``<answer>label</answer>`` or a bare label, aliases allowed) must
-    name one of the candidates."""
+    name one of the candidates. It is stored as the canonical emotion (``solution``) and as given
+    (``source_solution``)."""
     candidates = parse_candidates(problem)
     answer = parse(solution).answer
     try:
@@ -119,6 +130,7 @@ def rlvr_example(problem: str, solution: str, image: Any) -> dict[str, Any]:
         "image": image,
         "solution": normalize(label),
         "candidate_labels": list(candidates),
+        "source_solution": solution,
     }
 
 
@@ -168,7 +180,19 @@ def _text_fields(kind: Kind, row: Mapping[str, Any]) -> tuple[str, str, str]:
     return image_path, first, second
 
 
-def convert(kind: Kind, row: Any, images_root: str | Path) -> dict[str, Any]:
+def _maker(kind: Kind, check_answers: bool) -> Callable[[str, str, Any], dict[str, Any]]:
+    """The kind's row converter; ``check_answers=False`` keeps CoT responses without a single parsed answer."""
+    if check_answers:
+        return kind.make
+    if kind.name != "cot":
+        raise ValueError(
+            f"check_answers=False applies to CoT rows only: a {kind.title} solution must name one of the "
+            "candidates to be scored at all."
+        )
+    return partial(cot_example, check_answer=False)
+
+
+def convert(kind: Kind, row: Any, images_root: str | Path, *, check_answers: bool = True) -> dict[str, Any]:
     """One source row to one output example, or ``Rejected`` (checks run in ``REASONS`` order)."""
     if isinstance(row, Rejected):  # an unparsable JSONL line
         raise row
@@ -179,15 +203,22 @@ def convert(kind: Kind, row: Any, images_root: str | Path) -> dict[str, Any]:
         image = read_image(image_file(images_root, image_path))
     except BadImage as err:
         raise Rejected(err.reason, str(err.path)) from None
-    return kind.make(first, second, image)
+    return _maker(kind, check_answers)(first, second, image)
 
 
-def training_example(kind: Kind, row: Mapping[str, Any]) -> dict[str, Any]:
-    """One source row as the trainers take it: :func:`convert`'s example, but its image stays the row's
-    ``image_path`` (the trainers open it when they prepare the face, so conversion reads no image). ``Rejected``
-    as :func:`convert` for everything but the image checks."""
+def training_example(
+    kind: Kind, row: Mapping[str, Any], *, images_root: str | Path | None = None, check_answers: bool = True
+) -> dict[str, Any]:
+    """One source row as the trainers take it: :func:`convert`'s example, but its image stays a path (the trainers
+    open it when they prepare the face, so conversion decodes no image). The path is the row's ``image_path``
+    under ``images_root`` (as :func:`convert` resolves it; released rows start with ``/``), or as given without
+    one. ``Rejected`` as :func:`convert`, a missing image file included."""
     image_path, first, second = _text_fields(kind, row)
-    return kind.make(first, second, image_path)
+    path = image_file(images_root, image_path) if images_root is not None else Path(image_path)
+    if not path.is_file():
+        where = f"under images_root {images_root}" if images_root is not None else "(no images_root set)"
+        raise Rejected("image_missing", f"{path}: no such file {where}")
+    return _maker(kind, check_answers)(first, second, str(path))
 
 
 def iter_rows(path: str | Path) -> Iterator[tuple[int, Any]]:
@@ -223,6 +254,8 @@ class Report:
     output: SplitOutput
     rejected: Counter
     out_dir: Path
+    #: CoT rows kept without a single strict-parsed answer (``check_answers=False``); ``None`` when checked.
+    kept_unparsable: int | None = None
 
     def summary(self) -> str:
         total = sum(self.rejected.values())
@@ -233,11 +266,22 @@ class Report:
         if total:
             reasons = ", ".join(f"{reason} {self.rejected[reason]:,}" for reason in REASONS if self.rejected[reason])
             line += f" ({reasons}; see {self.out_dir / 'rejected.jsonl'})"
+        if self.kept_unparsable is not None:
+            line += (
+                f"; answer filter off: kept {self.kept_unparsable:,} row(s) whose response names no single "
+                "candidate in one <answer> block"
+            )
         return line + "."
 
 
 def _card_body(kind: Kind, report: Report, command: str) -> str:
     rejected = markdown_table(("reason", "rows"), ((r, report.rejected[r]) for r in REASONS))
+    if report.kept_unparsable is not None:
+        rejected += (
+            f"\n\nBuilt with the answer filter off (`--no-answer-filter`): {report.kept_unparsable:,} kept row(s) "
+            "have a response whose answer the strict parser cannot read (no single candidate in one `<answer>` "
+            "block); the official SFT trained on such rows too."
+        )
     columns = ", ".join(f"`{name}`" for name in kind.features)
     return f"""
 # {kind.title}
@@ -271,12 +315,15 @@ def build(
     *,
     max_shard_bytes: int = MAX_SHARD_BYTES,
     progress: bool = False,
+    check_answers: bool = True,
 ) -> Report:
     """Convert a released CoT or RLVR file (JSON list or JSONL) into ``<out_dir>/<kind>/train-*.parquet``,
-    ``rejected.jsonl`` and ``README.md``; returns the report (``report.summary()`` is the printed line)."""
+    ``rejected.jsonl`` and ``README.md``; returns the report (``report.summary()`` is the printed line).
+    ``check_answers=False`` (CoT only) keeps responses without a single strict-parsed answer, and counts them."""
     from tqdm.auto import tqdm
 
     kind = KINDS[kind_name]
+    _maker(kind, check_answers)  # refuse check_answers=False for RLVR before reading anything
     if not Path(json_path).is_file():
         raise FileNotFoundError(f"--json {json_path} not found; give the released {kind.title} JSON or JSONL file.")
     if not Path(images_root).is_dir():
@@ -287,13 +334,16 @@ def build(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rejected: Counter = Counter()
+    kept_unparsable = None if check_answers else 0
     with (
         ShardWriter(out, kind.name, "train", kind.features, max_shard_bytes=max_shard_bytes) as writer,
         (out / "rejected.jsonl").open("w", encoding="utf-8") as rejected_file,
     ):
         for position, row in tqdm(iter_rows(json_path), desc=kind.title, unit=" rows", disable=not progress):
             try:
-                writer.write(convert(kind, row, images_root))
+                writer.write(convert(kind, row, images_root, check_answers=check_answers))
+                if not check_answers and not has_single_answer(row["question"], row["response"]):
+                    kept_unparsable += 1
             except Rejected as err:
                 rejected[err.reason] += 1
                 record = None if isinstance(row, Rejected) else row
@@ -304,7 +354,7 @@ def build(
                     )
                     + "\n"
                 )
-    report = Report(kind.name, writer.output, rejected, out)
+    report = Report(kind.name, writer.output, rejected, out, kept_unparsable)
     command = shlex.join(
         [
             "unifer",
@@ -317,6 +367,7 @@ def build(
             str(images_root),
             "--out",
             str(out_dir),
+            *([] if check_answers else ["--no-answer-filter"]),
         ]
     )
     write_card(

@@ -120,8 +120,9 @@ def test_rlvr_rows_load_in_grpo_shape(images, tmp_path):
     cot_rlvr.build("rlvr", source, images, tmp_path / "out", max_shard_bytes=2_000)
     assert len(list((tmp_path / "out" / "rlvr").glob("train-*.parquet"))) > 1
     ds = datasets.load_dataset(str(tmp_path / "out"), split="train", cache_dir=str(tmp_path / "cache"))
-    assert ds.column_names == ["prompt", "image", "solution", "candidate_labels"]
+    assert ds.column_names == ["prompt", "image", "solution", "candidate_labels", "source_solution"]
     assert ds["solution"] == ["happiness", "sadness", "anger", "neutral"] * 3  # canonical, in source order
+    assert ds["source_solution"] == [row["solution"] for row in good]  # as released, for official_accuracy
     assert ds[0]["candidate_labels"] == CANDIDATES
     assert ds[0]["prompt"][0]["content"][1] == chat_messages(None, QUESTION)[0]["content"][1]
     assert ds[0]["prompt"][0]["content"][0]["type"] == "image" and ds[1]["image"].format == "JPEG"
@@ -186,6 +187,7 @@ def test_shard_writer_bounds_row_groups_and_keeps_feature_metadata(tmp_path):
         "prompt": chat_messages(None, QUESTION),
         "image": image,
         "solution": "happiness",
+        "source_solution": "happiness",
         "candidate_labels": CANDIDATES,
     }
     with ShardWriter(tmp_path, "rlvr", "train", features, row_group_rows=4) as writer:

@@ -13,6 +13,7 @@ from unifer.trainers.rewards import (
     format_reward,
     get_reward_funcs,
     official_accuracy_reward,
+    official_format_reward,
 )
 
 RAF = list(SUBSET_LABELS["rafdb"])
@@ -118,11 +119,56 @@ def test_official_accuracy_is_exact_match(completion, solution, expected):
     assert official_accuracy_reward([completion], solution=[solution]) == [expected]
 
 
+def test_official_accuracy_compares_with_the_solution_as_released():
+    """A released solution spelled unlike its candidate ("Happy") is the gold as it is, as in the official code."""
+    completions = ["<answer>Happy</answer>", "<answer>happy</answer>", "<answer>happy</answer>"]
+    kwargs = {
+        "solution": ["happiness"] * 3,
+        "candidate_labels": [FERPLUS] * 3,
+        "source_solution": ["<answer>Happy</answer>", "<answer>Happy</answer>", None],  # None: spelled from labels
+    }
+    assert official_accuracy_reward(completions, **kwargs) == [1.0, 0.0, 1.0]
+
+
 def test_official_accuracy_spells_the_solution_as_the_candidates_do():
     completions = ["<answer>happy</answer>", "<answer>happiness</answer>", "<answer>sad</answer>"]
     kwargs = {"solution": ["happiness"] * 3, "candidate_labels": [FERPLUS] * 3}
     assert official_accuracy_reward(completions, **kwargs) == [1.0, 0.0, 0.0]
     assert accuracy_reward(completions, **kwargs) == [1.0, 1.0, 0.0]  # the strict reward forgives the alias
+
+
+# (completion, format, official_format): docs/training.md shows this table; the official regex is
+# re.fullmatch(r"<think>.*?</think>\s*<answer>.*?</answer>", text, re.DOTALL).
+FORMAT_CASES = [
+    ("<think>Lips up.</think><answer>happy</answer>", 1.0, 1.0),
+    ("<think>Lips up.</think>\n\n<answer>happy</answer>", 1.0, 1.0),  # whitespace between the blocks
+    ("<think>Lips up.</think>\n<answer>happy</answer>\n", 1.0, 0.0),  # a trailing newline
+    ("\n<think>Lips up.</think><answer>happy</answer>", 1.0, 0.0),  # a leading newline
+    ("<think></think><answer>happy</answer>", 0.0, 1.0),  # empty reasoning
+    ("<think>Lips up.</think><answer> </answer>", 0.0, 1.0),  # empty answer
+    ("<think>a</think><answer>happy</answer><answer>sad</answer>", 0.0, 1.0),  # a second answer block
+    ("<think>a</think><think>b</think><answer>happy</answer>", 0.0, 1.0),  # a second think block
+    ("<think>It is <answer>sad</answer></think><answer>happy</answer>", 0.0, 1.0),  # answer tags in the reasoning
+    ("<think>Lips up.</think>So:<answer>happy</answer>", 0.0, 0.0),  # text between the blocks
+    ("<think>Lips up.</think><answer>happy</answer> Hope it helps!", 0.0, 0.0),  # text after the answer
+    ("<answer>happy</answer>", 0.0, 0.0),  # no reasoning block
+    ("<answer>happy</answer><think>Lips up.</think>", 0.0, 0.0),  # blocks in the wrong order
+    ("<THINK>Lips up.</THINK><ANSWER>happy</ANSWER>", 0.0, 0.0),  # tags in upper case
+    ("<think>Lips up.<answer>happy</answer>", 0.0, 0.0),  # unclosed reasoning
+]
+
+
+@pytest.mark.parametrize("completion, ours, official", FORMAT_CASES, ids=[repr(c[0][:40]) for c in FORMAT_CASES])
+def test_format_and_official_format_case_by_case(completion, ours, official):
+    assert format_reward([completion]) == [ours]
+    assert official_format_reward([completion]) == [official]
+    assert official_format_reward([[{"role": "assistant", "content": completion}]]) == [official]
+
+
+def test_official_format_logs_its_rate():
+    logged = defaultdict(list)
+    official_format_reward([wrap("happy"), "happy"], log_metric=lambda name, value: logged[name].append(value))
+    assert dict(logged) == {"fer/official_format_rate": [1.0, 0.0]}
 
 
 def test_rewards_log_per_emotion_accuracy_and_format_rate():
@@ -148,6 +194,7 @@ def test_registry_and_lookup():
         "accuracy": accuracy_reward,
         "format": format_reward,
         "official_accuracy": official_accuracy_reward,
+        "official_format": official_format_reward,
     } == REWARD_FUNCS
     assert get_reward_funcs(["format", "accuracy"]) == [format_reward, accuracy_reward]
     with pytest.raises(ValueError, match="Unknown reward function.*'acc'.*Allowed: accuracy, format"):

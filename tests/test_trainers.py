@@ -6,13 +6,15 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 pytest.importorskip("trl")
 from datasets import Dataset  # noqa: E402
 from peft import LoraConfig  # noqa: E402
-from transformers import AutoModelForImageTextToText, AutoProcessor  # noqa: E402
+from transformers import AutoModelForImageTextToText, AutoProcessor, TrainerCallback  # noqa: E402
 
 from unifer.commands import build_parser  # noqa: E402
+from unifer.commands import main as cli  # noqa: E402
 from unifer.data.synfer import iter_faces  # noqa: E402
 from unifer.images import prepare_image  # noqa: E402
 from unifer.labels import CANONICAL_EMOTIONS, SUBSET_LABELS  # noqa: E402
@@ -197,6 +199,106 @@ def test_sft_refuses_a_max_length_that_cuts_image_tokens(tiny_model_path, cot_da
     sft(load(tiny_model_path), cot_dataset, tmp_path, max_length=prompt_tokens + 1)
 
 
+def official_sft_messages(face, question, response):
+    """The conversation the official ``sft_fer.py`` builds (``prepare_dataset``): an empty system turn first."""
+    return [
+        {"role": "system", "content": [{"type": "text", "text": ""}]},
+        {"role": "user", "content": [{"type": "image", "image": face}, {"type": "text", "text": question}]},
+        {"role": "assistant", "content": [{"type": "text", "text": response}]},
+    ]
+
+
+def test_sft_system_prompt_renders_the_official_token_ids(tiny_model_path, cot_dataset, tmp_path):
+    """The official SFT rendered an empty system turn; without one the Qwen template adds its default prompt."""
+    processor = AutoProcessor.from_pretrained(tiny_model_path)
+    face = prepare_image(cot_dataset[0]["images"][0])
+    official = official_sft_messages(face, QUESTION, RESPONSE.format(CANONICAL_EMOTIONS[0]))
+    text = processor.apply_chat_template(official, tokenize=False)
+    official_ids = processor(text=[text], images=[face], return_tensors="pt")["input_ids"][0]
+    official_labels = official_ids.clone()  # the official collate_fn: every token but padding and image pads
+    official_labels[official_ids == processor.image_token_id] = -100
+
+    def rendered(system_prompt):
+        trainer = sft(load(tiny_model_path), cot_dataset, tmp_path, system_prompt=system_prompt, loss_on="all")
+        batch = trainer.data_collator([trainer.train_dataset[0]])
+        return batch["input_ids"][0], batch["labels"][0]
+
+    ids, labels = rendered("")
+    assert torch.equal(ids, official_ids) and torch.equal(labels, official_labels)
+    default_ids, _ = rendered(None)
+    no_system = processor.apply_chat_template(official[1:], tokenize=False)  # the template adds its default
+    assert "You are a helpful assistant." in no_system
+    assert torch.equal(default_ids, processor(text=[no_system], images=[face], return_tensors="pt")["input_ids"][0])
+    assert not torch.equal(default_ids, official_ids)
+
+
+def token_losses(model, batch):
+    """Per-token cross-entropy of one collated batch (labels shifted as in causal LM training)."""
+    inputs = {key: value for key, value in batch.items() if key != "labels"}
+    logits = model(**inputs).logits[:, :-1]
+    labels = batch["labels"][:, 1:]
+    return torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100, reduction="none"
+    )[labels.reshape(-1) != -100]
+
+
+def test_sft_loss_is_the_mean_of_micro_batch_means_as_in_the_official_run(tiny_model_path, faces, tmp_path):
+    """The official run (transformers 4.49/4.50, Qwen2.5-VL's own mean loss) averaged each micro-batch's token mean
+    over the accumulation steps; TRL 1.16 does the same for Qwen2.5-VL (it declares no loss kwargs, so no global
+    token count). One SGD step (lr 1) over two rows of different lengths, one per micro-batch: the update is the
+    gradient of the mean of the rows' token means, not of the mean over all tokens (which would weigh the long row
+    more)."""
+    responses = [
+        RESPONSE.format("happiness"),
+        "<think>" + "Brows low, lips pressed. " * 6 + "</think><answer>anger</answer>",
+    ]
+    rows = Dataset.from_dict(
+        {
+            "messages": [chat_messages(None, QUESTION, response=response) for response in responses],
+            "images": [[faces[0][1]], [faces[1][1]]],
+        }
+    )
+    model = load(tiny_model_path)
+    before = snapshot(model)
+    trainer = sft(
+        model,
+        rows,
+        tmp_path,
+        max_steps=1,
+        per_device_train_batch_size=1,
+        gradient_accumulation_steps=2,
+        optim="sgd",
+        learning_rate=1.0,
+        max_grad_norm=0.0,
+        gradient_checkpointing=False,
+    )
+    batches = [trainer.data_collator([row]) for row in trainer.train_dataset]
+    trainer.train()
+    update = {name: before[name] - param.detach() for name, param in model.named_parameters()}
+
+    def gradient(loss_of):
+        reference = load(tiny_model_path)
+        reference.train()
+        loss_of(reference).backward()
+        return {name: param.grad for name, param in reference.named_parameters()}
+
+    by_rows = gradient(lambda m: sum(token_losses(m, batch).mean() for batch in batches) / len(batches))
+    by_tokens = gradient(lambda m: torch.cat([token_losses(m, batch) for batch in batches]).mean())
+    for name in ("lm_head.weight", "model.visual.merger.mlp.0.weight"):
+        assert torch.allclose(update[name], by_rows[name], atol=1e-6, rtol=1e-4), name
+        assert not torch.allclose(update[name], by_tokens[name], atol=1e-6, rtol=1e-4), name
+
+
+def test_sft_refuses_rlvr_rows_naming_the_columns(tiny_model_path, rlvr_dataset, tmp_path):
+    with pytest.raises(ValueError) as error:
+        sft(load(tiny_model_path), rlvr_dataset, tmp_path)
+    assert str(error.value) == (
+        "unifer train sft needs CoT rows (messages, images) or raw CoT rows (image_path, question, response), but "
+        "the dataset's columns are: prompt, image, solution, candidate_labels. These look like RLVR rows, which "
+        "`unifer train grpo` takes."
+    )
+
+
 # ---------------------------------------------------------------- GRPO
 
 
@@ -279,8 +381,9 @@ def test_grpo_accepts_raw_rlvr_rows(tiny_model_path, faces, tmp_path):
     )  # tagged as released, or bare
     trainer = UniFERGRPOTrainer(load(tiny_model_path), args=grpo_config(tmp_path / "out"), train_dataset=raw)
     rows = [trainer.train_dataset[i] for i in range(2)]
-    assert sorted(rows[0]) == ["candidate_labels", "image", "prompt", "solution"]
+    assert sorted(rows[0]) == ["candidate_labels", "image", "prompt", "solution", "source_solution"]
     assert [row["solution"] for row in rows] == ["neutral", "neutral"]
+    assert [row["source_solution"] for row in rows] == ["<answer> Calm </answer>", "neutral"]  # as released
     assert rows[0]["candidate_labels"] == list(CANONICAL_EMOTIONS)
     assert rows[0]["prompt"][0]["content"][1]["text"] == QUESTION
     assert rows[0]["image"].size == (224, 224) and rows[0]["image"].mode == "RGB"
@@ -324,6 +427,34 @@ def test_raw_rows_the_data_builder_rejects_are_refused(tiny_model_path, faces, t
         UniFERGRPOTrainer(load(tiny_model_path), args=grpo_config(tmp_path / "out"), train_dataset=raw)
 
 
+def test_grpo_refuses_cot_rows_naming_the_columns(tiny_model_path, cot_dataset, tmp_path):
+    with pytest.raises(ValueError) as error:
+        UniFERGRPOTrainer(load(tiny_model_path), args=grpo_config(tmp_path), train_dataset=cot_dataset)
+    assert str(error.value) == (
+        "unifer train grpo needs RLVR rows (prompt, image, solution) or raw RLVR rows (image_path, problem, "
+        "solution), but the dataset's columns are: messages, images. These look like CoT rows, which "
+        "`unifer train sft` takes."
+    )
+
+
+def test_grpo_prompt_renders_the_official_token_ids(tiny_model_path, rlvr_dataset, tmp_path):
+    """The official GRPO prompt is the user turn alone (grpo.py ``make_conversation_image``), so the template adds
+    its default system prompt: UniFER's default (system_prompt None) renders the same ids, "" does not."""
+    processor = AutoProcessor.from_pretrained(tiny_model_path)
+    official = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": QUESTION}]}]
+
+    def ids(messages, face):
+        text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return processor(text=[text], images=[face], return_tensors="pt")["input_ids"][0]
+
+    for system_prompt, same in ((None, True), ("", False)):
+        trainer = UniFERGRPOTrainer(
+            load(tiny_model_path), args=grpo_config(tmp_path, system_prompt=system_prompt), train_dataset=rlvr_dataset
+        )
+        row = trainer.train_dataset[0]
+        assert torch.equal(ids(row["prompt"], row["image"]), ids(official, row["image"])) == same
+
+
 @pytest.mark.parametrize(
     "per_device, accumulation, generations, valid, multiple",
     [
@@ -356,23 +487,65 @@ def test_grpo_config_rejects_unknown_reward_names(tmp_path):
 
 # ---------------------------------------------------------------- recipes and CLI
 
+SEVEN_B = [path.stem for path in sorted(RECIPES.glob("*_qwen2_5_vl_7b*.yaml"))]
+
+
+def parse(recipe):
+    stage = recipe.split("_")[0]
+    # The GPU recipes ask for bf16, which transformers refuses on a CPU-only machine unless told it is one.
+    return make_parser(stage).parse_args_and_config(["--config", str(RECIPES / f"{recipe}.yaml"), "--use_cpu", "true"])
+
 
 @pytest.mark.parametrize("recipe", sorted(path.name for path in RECIPES.glob("*.yaml")))
 def test_every_recipe_parses(recipe):
-    stage = recipe.split("_")[0]
-    # The GPU recipes ask for bf16, which transformers refuses on a CPU-only machine unless told it is one.
-    data_args, args, model_args = make_parser(stage).parse_args_and_config(
-        ["--config", str(RECIPES / recipe), "--use_cpu", "true"]
-    )
+    data_args, args, model_args = parse(recipe.removesuffix(".yaml"))
     assert data_args.dataset_name and model_args.model_name_or_path
-    assert type(args).__name__ == ("UniFERSFTConfig" if stage == "sft" else "UniFERGRPOConfig")
+    assert type(args).__name__ == ("UniFERSFTConfig" if recipe.startswith("sft") else "UniFERGRPOConfig")
     assert model_args.use_peft == ("lora" in recipe)
 
 
-def test_paper_recipes_carry_the_paper_settings():
-    _, sft_args, _ = make_parser("sft").parse_args_and_config(
-        ["--config", str(RECIPES / "sft_qwen2_5_vl_7b.yaml"), "--use_cpu", "true"]
-    )
+def test_seven_b_recipes_are_the_full_lora_and_paper_variants():
+    expected = [f"{stage}_qwen2_5_vl_7b{variant}" for stage in ("grpo", "sft") for variant in ("", "_lora", "_paper")]
+    assert expected == SEVEN_B
+
+
+# The official run's GRPO objective and schedule (run_grpo_vllm.sh, vllm_grpo_trainer_modified.py); the knobs
+# marked True have a different TRL 1.16 default, so a recipe that left them out would train another objective.
+OFFICIAL_GRPO = {
+    "beta": (0.04, True),
+    "loss_type": ("grpo", True),
+    "use_bias_correction_kl": (False, True),
+    "vllm_importance_sampling_correction": (False, True),
+    "max_completion_length": (1024, True),
+    "lr_scheduler_type": ("cosine", True),
+    "max_grad_norm": (5.0, True),
+    "scale_rewards": ("group", False),
+    "num_iterations": (1, False),
+    "multi_objective_aggregation": ("sum_then_normalize", False),
+    "importance_sampling_level": ("token", False),
+    "mask_truncated_completions": (False, False),
+    "sync_ref_model": (False, False),
+    "num_generations": (8, False),
+    "temperature": (1.0, False),
+    "top_p": (1.0, False),
+    "top_k": (0, False),
+    "num_train_epochs": (1, True),
+}
+
+
+@pytest.mark.parametrize("recipe", [name for name in SEVEN_B if name.startswith("grpo")])
+def test_grpo_recipes_set_the_official_objective_explicitly(recipe, tmp_path):
+    _, args, _ = parse(recipe)
+    defaults = UniFERGRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False)
+    for knob, (official, differs) in OFFICIAL_GRPO.items():
+        assert getattr(args, knob) == official, knob
+        assert (getattr(defaults, knob) != official) == differs, knob
+    if "lora" not in recipe:
+        assert (args.learning_rate, args.weight_decay) == (1e-6, 0.01)
+
+
+def test_paper_recipes_carry_the_official_settings():
+    sft_data, sft_args, sft_model = parse("sft_qwen2_5_vl_7b_paper")
     assert (sft_args.num_train_epochs, sft_args.learning_rate, sft_args.max_grad_norm, sft_args.image_size) == (
         2,
         2e-5,
@@ -380,22 +553,72 @@ def test_paper_recipes_carry_the_paper_settings():
         224,
     )
     assert sft_args.per_device_train_batch_size * sft_args.gradient_accumulation_steps * 4 == 16  # on 4 GPUs
-    assert sft_args.lr_scheduler_type == "cosine" and sft_args.bf16
-    _, grpo_args, _ = make_parser("grpo").parse_args_and_config(
-        ["--config", str(RECIPES / "grpo_qwen2_5_vl_7b.yaml"), "--use_cpu", "true"]
+    assert sft_args.lr_scheduler_type == "cosine" and sft_args.bf16 and sft_args.weight_decay == 0.0
+    # the official chat formatting, labels and data: an empty system turn, every token, no truncation, every
+    # released row with its images under images_root
+    assert (sft_args.system_prompt, sft_args.loss_on, sft_args.max_length) == ("", "all", None)
+    assert sft_data.dataset_name.endswith(".json") and sft_data.images_root and not sft_data.answer_filter
+    assert sft_model.model_name_or_path == "Qwen/Qwen2.5-VL-7B-Instruct"
+
+    grpo_data, grpo_args, _ = parse("grpo_qwen2_5_vl_7b_paper")
+    assert grpo_args.reward_funcs == ["official_accuracy", "official_format"] and grpo_args.system_prompt is None
+    assert grpo_data.dataset_name.endswith(".json") and grpo_data.images_root
+    assert grpo_args.use_vllm and grpo_args.vllm_mode == "server" and grpo_args.vllm_max_model_length == 5120
+    # 7 training processes (the 8th GPU serves vLLM) x 4 accumulation steps x 8 completions = 28 prompts x 8
+    accelerate = yaml.safe_load((RECIPES.parent / "accelerate" / "zero3_vllm_server.yaml").read_text())
+    assert accelerate["num_processes"] == 7 and accelerate["deepspeed_config"]["zero_stage"] == 3
+    completions = grpo_args.per_device_train_batch_size * grpo_args.gradient_accumulation_steps * 7
+    assert (completions // grpo_args.num_generations, completions % grpo_args.num_generations) == (28, 0)
+
+
+def test_default_recipes_keep_our_choices():
+    _, sft_args, _ = parse("sft_qwen2_5_vl_7b")
+    assert (sft_args.system_prompt, sft_args.loss_on) == (None, "response")
+    _, grpo_args, _ = parse("grpo_qwen2_5_vl_7b")
+    assert grpo_args.reward_funcs == ["accuracy", "format"] and grpo_args.vllm_mode == "colocate"
+
+
+class Outcome(TrainerCallback):
+    """Keeps the trainer state at the end of training."""
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.state = state
+
+
+# What a CPU needs (no bf16, no flash-attn, no vLLM) and the tiny model's batch and completion sizes.
+CPU_OVERRIDES = ["--use_cpu", "true", "--bf16", "false", "--attn_implementation", "sdpa", "--max_steps", "2"]
+SIZES = {
+    "sft": ["--per_device_train_batch_size", "1", "--gradient_accumulation_steps", "1"],
+    "grpo": [
+        *("--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "1", "--num_generations", "2"),
+        *("--max_completion_length", "8", "--use_vllm", "false"),
+    ],
+}
+
+
+@pytest.mark.parametrize("recipe", SEVEN_B)
+def test_seven_b_recipe_trains_two_steps_on_the_tiny_model(
+    recipe, tiny_model_path, cot_dataset, rlvr_dataset, tmp_path
+):
+    """Only the model, data, output folder, batch sizes and what a CPU needs are overridden: every other key
+    is read and used by this TRL. This proves the keys valid, not the hardware figures."""
+    stage = recipe.split("_")[0]
+    data = tmp_path / "data.parquet"
+    (cot_dataset if stage == "sft" else rlvr_dataset).to_parquet(data)
+    outcome = Outcome()
+    train_main(
+        [
+            stage,
+            "--config",
+            recipe,
+            *("--model_name_or_path", str(tiny_model_path), "--dataset_name", str(data)),
+            *("--output_dir", str(tmp_path / "out"), *CPU_OVERRIDES, *SIZES[stage]),
+        ],
+        callbacks=[outcome],
     )
-    assert (
-        grpo_args.learning_rate,
-        grpo_args.weight_decay,
-        grpo_args.num_train_epochs,
-        grpo_args.beta,
-        grpo_args.num_generations,
-        grpo_args.temperature,
-        grpo_args.max_completion_length,
-        grpo_args.vllm_max_model_length,
-        grpo_args.max_grad_norm,
-    ) == (1e-6, 0.01, 1, 0.04, 8, 1.0, 1024, 5120, 5.0)
-    assert grpo_args.use_vllm and grpo_args.lr_scheduler_type == "cosine"
+    assert outcome.state.global_step == 2
+    assert math.isfinite(outcome.state.log_history[-1]["train_loss"])  # the recipes log every 2 or 20 steps
+    assert_loadable(tmp_path / "out")
 
 
 def test_make_parser_registers_a_stage_under_trl_subparsers():
@@ -419,40 +642,93 @@ def assert_loadable(folder):
     assert isinstance(AutoModelForImageTextToText.from_pretrained(folder), torch.nn.Module)
 
 
-def test_tiny_recipes_train_end_to_end_and_save_an_evaluable_folder(
+def test_tiny_recipes_train_end_to_end_by_name_and_save_an_evaluable_folder(
     tiny_model_path, cot_dataset, rlvr_dataset, tmp_path
 ):
+    """Recipes resolve by name from the installed package (``.yaml`` optional), through ``unifer train``."""
     cot, rlvr = tmp_path / "cot.parquet", tmp_path / "rlvr.parquet"
     cot_dataset.to_parquet(cot)
     rlvr_dataset.to_parquet(rlvr)
-    common = ["--model_name_or_path", str(tiny_model_path)]
-    train_main(
-        [
-            "sft",
-            "--config",
-            str(RECIPES / "sft_tiny_cpu.yaml"),
-            *common,
-            "--dataset_name",
-            str(cot),
-            "--output_dir",
-            str(tmp_path / "sft"),
-        ]
-    )
+    sft_run = ["--model_name_or_path", str(tiny_model_path), "--dataset_name", str(cot)]
+    assert cli(["train", "sft", "--config", "sft_tiny_cpu", *sft_run, "--output_dir", str(tmp_path / "sft")]) == 0
     assert_loadable(tmp_path / "sft")
-    train_main(
-        [
-            "grpo",
-            "--config",
-            str(RECIPES / "grpo_tiny_cpu.yaml"),
-            "--model_name_or_path",
-            str(tmp_path / "sft"),
-            "--dataset_name",
-            str(rlvr),
-            "--output_dir",
-            str(tmp_path / "grpo"),
-        ]
+    grpo_run = ["--model_name_or_path", str(tmp_path / "sft"), "--dataset_name", str(rlvr)]
+    assert (
+        cli(["train", "grpo", "--config", "grpo_tiny_cpu.yaml", *grpo_run, "--output_dir", str(tmp_path / "grpo")])
+        == 0
     )
     assert_loadable(tmp_path / "grpo")
+
+
+def one_line_error(capsys):
+    """The command's error: one line, no traceback (progress bars may come before it)."""
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("unifer")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_train_without_a_recipe_lists_the_recipes(capsys):
+    assert cli(["train", "sft"]) == 2
+    error = one_line_error(capsys)
+    assert "needs a recipe: --config NAME_OR_PATH" in error
+    assert all(name in error for name in ("sft_tiny_cpu", "sft_qwen2_5_vl_7b", "sft_qwen2_5_vl_7b_paper"))
+    assert "grpo_tiny_cpu" not in error and "bf16" not in error
+    assert cli(["train", "grpo", "--config", "grpo_nope"]) == 2
+    assert "no such recipe: grpo_nope" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("dataset", ["missing-folder", "unifer-cot/cot", "./unifer-cot/cot", "rows.parquet"])
+def test_train_names_a_missing_dataset_in_one_line(dataset, tiny_model_path, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run = ["train", "sft", "--config", "sft_tiny_cpu", "--model_name_or_path", str(tiny_model_path)]
+    assert cli([*run, "--dataset_name", dataset]) == 2
+    kind = "file" if dataset.endswith(".parquet") else "folder"
+    assert one_line_error(capsys).startswith(f"unifer train: error: no such {kind}: {dataset} ")
+
+
+def test_train_names_a_missing_model_before_loading_data(tmp_path, capsys):
+    run = ["train", "sft", "--config", "sft_tiny_cpu", "--dataset_name", str(tmp_path / "no-data")]
+    assert cli([*run, "--model_name_or_path", str(tmp_path / "nomodel")]) == 2
+    assert f"no such folder: {tmp_path / 'nomodel'} " in one_line_error(capsys)
+
+
+def benchmark_folder(faces, folder):
+    """A FERBench-shaped dataset folder: a test split only, with image, label, prompt and candidate_labels."""
+    (folder / "data").mkdir(parents=True)
+    Dataset.from_dict(
+        {
+            "image": [image for _, image in faces[:2]],
+            "label": [emotion for emotion, _ in faces[:2]],
+            "prompt": [QUESTION] * 2,
+            "candidate_labels": [list(CANONICAL_EMOTIONS)] * 2,
+        }
+    ).to_parquet(folder / "data" / "test-00000-of-00001.parquet")
+    return folder
+
+
+@pytest.mark.parametrize(
+    "stage, data, expected, found, looks_like",
+    [
+        ("sft", "rlvr", "messages, images", "prompt, image, solution, candidate_labels", "RLVR rows"),
+        ("grpo", "cot", "prompt, image, solution", "messages, images", "CoT rows"),
+        ("sft", "benchmark", "messages, images", "image, label, prompt, candidate_labels", "a benchmark"),
+        ("grpo", "benchmark", "prompt, image, solution", "image, label, prompt, candidate_labels", "a benchmark"),
+    ],
+)
+def test_train_names_the_expected_and_found_columns_of_the_wrong_data(
+    stage, data, expected, found, looks_like, tiny_model_path, faces, cot_dataset, rlvr_dataset, tmp_path, capsys
+):
+    if data == "benchmark":
+        path = benchmark_folder(faces, tmp_path / "bench")
+    else:
+        path = tmp_path / f"{data}.parquet"
+        (cot_dataset if data == "cot" else rlvr_dataset).to_parquet(path)
+    run = ["train", stage, "--config", f"{stage}_tiny_cpu", "--model_name_or_path", str(tiny_model_path)]
+    assert cli([*run, "--dataset_name", str(path), "--output_dir", str(tmp_path / "out")]) == 2
+    error = one_line_error(capsys)
+    assert f"({expected})" in error and f"the dataset's columns are: {found}." in error
+    assert f"These look like {looks_like}" in error
 
 
 def test_lora_run_saves_a_merged_model_and_its_adapter(tiny_model_path, cot_dataset, tmp_path):

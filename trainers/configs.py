@@ -34,12 +34,27 @@ class FERDataArguments:
         metadata={
             "help": "A Parquet/JSON(L) file, a folder of them, or a Hub dataset id: the CoT shape (messages, "
             "images) for sft, the RLVR shape (prompt, image, solution, candidate_labels) for grpo, "
-            "or raw rows (image_path + question/response or problem/solution)."
+            "or raw rows as released (image_path + question/response or problem/solution; images under "
+            "images_root)."
         },
     )
     dataset_config: str | None = field(default=None, metadata={"help": "Dataset configuration name, if any."})
     dataset_train_split: str = field(default="train", metadata={"help": "Split to train on."})
     dataset_test_split: str = field(default="test", metadata={"help": "Split to evaluate on (when eval is on)."})
+    images_root: str | None = field(
+        default=None,
+        metadata={
+            "help": "Folder that raw rows' image_path values are under (the released rows' /RAF-DB/... paths "
+            "included), as for `unifer data build --images-root`. Unset: image_path is used as given."
+        },
+    )
+    answer_filter: bool = field(
+        default=True,
+        metadata={
+            "help": "Raw CoT rows only: refuse a response that names no single candidate in one <answer> block "
+            "(as `unifer data build cot` rejects it). false keeps every row, as the official SFT did."
+        },
+    )
 
 
 @dataclass
@@ -66,11 +81,22 @@ class FaceTrainingArguments(ImageSizeArguments):
         freeze_vision_tower (`bool`, *optional*, defaults to `False`):
             Freeze the vision encoder (patch embedding and blocks); the merger that projects into the language
             model still trains.
+        system_prompt (`str` or `None`, *optional*, defaults to `None`):
+            The system turn put before every conversation that has none. `None`: no system turn, so the chat
+            template adds its default (Qwen2.5-VL: "You are a helpful assistant."), as the official GRPO stage
+            and the official evaluation do. `""`: an empty system turn, as the official SFT stage does.
     """
 
     freeze_vision_tower: bool = field(
         default=False,
         metadata={"help": "Freeze the vision encoder; its merger (the projection into the language model) trains."},
+    )
+    system_prompt: str | None = field(
+        default=None,
+        metadata={
+            "help": "System turn added to conversations without one. null: none, so the chat template adds its "
+            "default (as the official GRPO and evaluation); '': an empty system turn (as the official SFT)."
+        },
     )
 
 

@@ -7,7 +7,9 @@ What it adds to TRL:
 * faces are prepared like everywhere else in UniFER (:func:`unifer.images.prepare_image`) as the trainer reads
   them from the dataset, so generation and the rewards see what evaluation will;
 * raw RLVR rows (``image_path``, ``problem``, ``solution``) are converted to TRL's conversational prompt shape by
-  the data builder's converter (:mod:`unifer.data.cot_rlvr`), ``candidate_labels`` included;
+  the data builder's converter (:mod:`unifer.data.cot_rlvr`), ``candidate_labels`` and ``source_solution``
+  included; data of another shape (CoT rows, a benchmark) is refused with the columns expected and found;
+* ``system_prompt`` puts a system turn before every prompt (default: none, as the official GRPO stage);
 * a generation batch that ``num_generations`` does not divide is refused with the values that would work.
 
 Everything else (vLLM colocate/server generation, loss types, KL, PEFT) is TRL's, set from the config
@@ -27,20 +29,30 @@ from trl import GRPOTrainer
 from unifer.data.cot_rlvr import KINDS, training_example
 from unifer.trainers.configs import UniFERGRPOConfig
 from unifer.trainers.rewards import get_reward_funcs
-from unifer.trainers.sft import column_names, freeze_vision_tower, with_prepared_images
+from unifer.trainers.sft import (
+    CheckpointWeightsMixin,
+    data_shape,
+    freeze_vision_tower,
+    with_prepared_images,
+    with_system_prompt,
+)
 
 RLVR = KINDS["rlvr"]
 RAW_RLVR_COLUMNS = ("image_path", *RLVR.fields)
 
 
-def as_rlvr_dataset(dataset: Dataset | IterableDataset | None) -> Dataset | IterableDataset | None:
-    """The dataset in the RLVR shape (``prompt``, ``image``, ``solution``, ``candidate_labels``, …), converting raw
-    rows (``image_path``, ``problem``, ``solution``) as ``unifer data build rlvr`` does
-    (:func:`unifer.data.cot_rlvr.training_example`); a row that build would reject raises. The image stays a path
-    until the face is prepared; other columns are kept for custom rewards."""
-    if dataset is None or "prompt" in column_names(dataset):
+def as_rlvr_dataset(
+    dataset: Dataset | IterableDataset | None, *, images_root: str | None = None
+) -> Dataset | IterableDataset | None:
+    """The dataset in the RLVR shape (``prompt``, ``image``, ``solution``, ``candidate_labels``,
+    ``source_solution``), converting raw rows (``image_path``, ``problem``, ``solution``) as ``unifer data build
+    rlvr`` does (:func:`unifer.data.cot_rlvr.training_example`, images under ``images_root``); a row that build
+    would reject raises, and data of another shape is refused. The image stays a path until the face is prepared;
+    other columns are kept for custom rewards."""
+    if dataset is None or data_shape(dataset, "grpo") == "rlvr":
         return dataset
-    return dataset.map(partial(training_example, RLVR), remove_columns=list(RAW_RLVR_COLUMNS))
+    convert = partial(training_example, RLVR, images_root=images_root)
+    return dataset.map(convert, remove_columns=list(RAW_RLVR_COLUMNS))
 
 
 def prepared_faces_batch(batch: dict[str, list], size: int | None) -> dict[str, list]:
@@ -61,7 +73,7 @@ def with_prepared_faces(
     return dataset.with_transform(partial(prepared_faces_batch, size=size))
 
 
-class UniFERGRPOTrainer(GRPOTrainer):
+class UniFERGRPOTrainer(CheckpointWeightsMixin, GRPOTrainer):
     """[`~trl.GRPOTrainer`] for UniFER's RLVR stage; see the module docstring for what it adds."""
 
     _tag_names = ["trl", "grpo", "unifer"]
@@ -84,7 +96,9 @@ class UniFERGRPOTrainer(GRPOTrainer):
             reward_funcs = get_reward_funcs(args.reward_funcs)
 
         def prepare(dataset: Any) -> Any:
-            return with_prepared_faces(as_rlvr_dataset(dataset), args.image_size)
+            return with_prepared_faces(
+                with_system_prompt(as_rlvr_dataset(dataset), "prompt", args.system_prompt), args.image_size
+            )
 
         if isinstance(eval_dataset, dict):
             eval_dataset = {name: prepare(dataset) for name, dataset in eval_dataset.items()}

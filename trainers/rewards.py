@@ -1,17 +1,19 @@
 """Verifiable FER rewards for GRPO, as plain functions with TRL's reward signature.
 
 Each function takes the sampled ``completions`` (strings, or conversational lists of messages) plus the dataset
-columns TRL forwards as keyword arguments (``solution``, ``candidate_labels``), and returns one float per
-completion. Parsing is :mod:`unifer.answers`, the same code that scores evaluation, so a reward of 1.0 means the
-benchmark would count the answer as correct.
+columns TRL forwards as keyword arguments (``solution``, ``candidate_labels``, ``source_solution``), and returns
+one float per completion. ``accuracy`` and ``format`` parse with :mod:`unifer.answers`, the same code that scores
+evaluation, so a reward of 1.0 means the benchmark would count the answer as correct; ``official_accuracy`` and
+``official_format`` are the official UniFER rewards, to reproduce the paper's run.
 
 When TRL passes its ``log_metric`` hook (``GRPOTrainer`` does), the rewards also log per-emotion accuracy
-(``fer/accuracy/<emotion>``) and the format rate (``fer/format_rate``), averaged like TRL's own ``rewards/*``
-metrics, so a run shows which expressions improve.
+(``fer/accuracy/<emotion>``) and the format rates (``fer/format_rate``, ``fer/official_format_rate``), averaged
+like TRL's own ``rewards/*`` metrics, so a run shows which expressions improve.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -54,6 +56,13 @@ def _log_rates(
         log_metric(f"{prefix}/{normalize(gold)}", reward)
 
 
+def _log_each(log_metric: Callable[[str, float], None] | None, name: str, rewards: list[float]) -> None:
+    """Log every completion's reward under ``name`` (TRL averages them over the batch and processes)."""
+    if log_metric is not None:
+        for reward in rewards:
+            log_metric(name, reward)
+
+
 def accuracy_reward(
     completions: list,
     solution: Sequence[str] | None = None,
@@ -89,13 +98,15 @@ def official_accuracy_reward(
     completions: list,
     solution: Sequence[str] | None = None,
     candidate_labels: Sequence[Sequence[str] | None] | None = None,
+    source_solution: Sequence[str | None] | None = None,
     **kwargs,
 ) -> list[float]:
     """The official UniFER accuracy reward: the stripped text of the first ``<answer>`` block must equal the
     solution exactly (case-sensitive, no aliases). As in the official code, a completion without an answer block
-    is compared whole, and a solution wrapped in answer tags is unwrapped. The solution is spelled as the item's
-    candidates spell it ("happy" for FERPlus), as in the released data; our RLVR data stores canonical emotions.
-    Use it to reproduce the paper's run.
+    is compared whole, and a solution wrapped in answer tags is unwrapped. The gold is the row's
+    ``source_solution`` (the solution exactly as released, which the RLVR builder keeps) when the dataset has it;
+    otherwise the canonical ``solution`` spelled as the item's candidates spell it ("happy" for FERPlus). Use it
+    to reproduce the paper's run.
 
     >>> official_accuracy_reward(["<answer> happiness </answer>", "<answer>Happiness</answer>"],
     ...                          solution=["happiness", "happiness"])
@@ -103,11 +114,19 @@ def official_accuracy_reward(
     >>> official_accuracy_reward(["<answer>happy</answer>", "<answer>happiness</answer>"],
     ...                          solution=["happiness"] * 2, candidate_labels=[["happy", "sad"]] * 2)
     [1.0, 0.0]
+    >>> official_accuracy_reward(["<answer>Happy</answer>"], solution=["happiness"],
+    ...                          candidate_labels=[["happy", "sad"]], source_solution=["<answer>Happy</answer>"])
+    [1.0]
     """
     solutions = _solutions(solution, "official_accuracy_reward")
     candidates = candidate_labels or [None] * len(completions)
-    golds = [official_answer_text(gold) for gold in solutions]
-    golds = [to_candidate(gold, labels) if labels else gold for gold, labels in zip(golds, candidates)]
+    sources = source_solution or [None] * len(completions)
+    golds = [
+        official_answer_text(source)
+        if source is not None
+        else (to_candidate(official_answer_text(gold), labels) if labels else official_answer_text(gold))
+        for gold, labels, source in zip(solutions, candidates, sources)
+    ]
     rewards = [
         float(official_answer_text(completion_text(completion)) == gold)
         for completion, gold in zip(completions, golds)
@@ -124,10 +143,24 @@ def format_reward(completions: list, **kwargs) -> list[float]:
     [1.0, 0.0]
     """
     rewards = [float(is_well_formed(completion_text(completion))) for completion in completions]
-    log_metric = kwargs.get("log_metric")
-    if log_metric is not None:
-        for reward in rewards:
-            log_metric("fer/format_rate", reward)
+    _log_each(kwargs.get("log_metric"), "fer/format_rate", rewards)
+    return rewards
+
+
+#: The official UniFER format check (R1-V's): a think block, optional whitespace, an answer block, nothing else.
+OFFICIAL_FORMAT = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.DOTALL)
+
+
+def official_format_reward(completions: list, **kwargs) -> list[float]:
+    """The official UniFER format reward: 1.0 when ``re.fullmatch(r"<think>.*?</think>\\s*<answer>.*?</answer>",
+    text, re.DOTALL)`` matches. Laxer than :func:`format_reward`: empty blocks, tags inside the blocks and repeated
+    blocks pass (docs/training.md compares the two case by case).
+
+    >>> official_format_reward(["<think></think><answer></answer>", "<think>a</think><answer>b</answer> ok"])
+    [1.0, 0.0]
+    """
+    rewards = [float(OFFICIAL_FORMAT.fullmatch(completion_text(completion)) is not None) for completion in completions]
+    _log_each(kwargs.get("log_metric"), "fer/official_format_rate", rewards)
     return rewards
 
 
@@ -136,6 +169,7 @@ REWARD_FUNCS: dict[str, Callable[..., list[float]]] = {
     "accuracy": accuracy_reward,
     "format": format_reward,
     "official_accuracy": official_accuracy_reward,
+    "official_format": official_format_reward,
 }
 
 

@@ -10,6 +10,9 @@ overrides into three dataclasses: :class:`~unifer.trainers.configs.FERDataArgume
 The output folder ends up holding full weights and the processor (a LoRA run is merged; its adapter is kept in
 ``adapter/``), so ``unifer eval`` and ``from_pretrained`` read it directly.
 
+A recipe is named by its path or, for the recipes shipped in the package (``trainers/recipes/``), by its name:
+``--config sft_tiny_cpu`` (``.yaml`` optional); :func:`recipe_path` resolves it.
+
 Heavy imports stay inside the functions: ``unifer.commands.train`` imports :data:`STAGES` from here, and
 ``unifer --help`` must stay instant.
 """
@@ -21,6 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 STAGES = ("sft", "grpo")
+#: The recipes shipped with the package (``trainers/recipes/*.yaml``).
+RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 # Single files are loaded with these ``datasets`` builders; folders and Hub ids are inferred by ``load_dataset``.
 FILE_BUILDERS = {".parquet": "parquet", ".json": "json", ".jsonl": "json"}
 
@@ -28,6 +33,47 @@ FILE_BUILDERS = {".parquet": "parquet", ".json": "json", ".jsonl": "json"}
 def _check_stage(stage: str) -> None:
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; use one of {', '.join(STAGES)}.")
+
+
+def recipe_names(stage: str | None = None) -> list[str]:
+    """The shipped recipes' names (file names without ``.yaml``), those of one stage when ``stage`` is given."""
+    names = sorted(path.stem for path in RECIPES_DIR.glob("*.yaml"))
+    return [name for name in names if stage is None or name.startswith(f"{stage}_")]
+
+
+def recipe_path(name: str) -> Path:
+    """The recipe file ``name`` stands for: an existing file, else the shipped recipe of that name (``.yaml``
+    optional; a path such as ``trainers/recipes/x.yaml`` outside a checkout finds the shipped ``x``)."""
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path
+    shipped = RECIPES_DIR / (path.name if path.suffix == ".yaml" else f"{path.name}.yaml")
+    if shipped.is_file():
+        return shipped
+    raise FileNotFoundError(f"no such recipe: {name} (not a file, and not one of {', '.join(recipe_names())}).")
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    """Whether ``name`` could be a Hub repository id (``name`` or ``owner/name``) rather than only a local path."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if name.startswith((".", "~")) or Path(name).suffix in FILE_BUILDERS:
+        return False
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return True
+
+
+def missing_path_error(name: str, what: str, cause: Exception | None = None) -> FileNotFoundError:
+    """The error for a ``dataset_name`` / ``model_name_or_path`` found neither on disk nor (if it could be an id)
+    on the Hub."""
+    kind = "file" if Path(name).suffix in FILE_BUILDERS else "folder"
+    message = f"no such {kind}: {name} (the recipe's {what}; pass --{what} PATH"
+    if cause is not None:
+        message += f"; not found on the Hub either: {cause}"
+    return FileNotFoundError(message + ").")
 
 
 def make_parser(stage: str, subparsers=None):
@@ -45,15 +91,51 @@ def make_parser(stage: str, subparsers=None):
 
 
 def load_splits(script_args):
-    """The dataset as a ``DatasetDict`` (a single file becomes its ``train`` split)."""
+    """The dataset as a ``DatasetDict`` (a single file becomes its ``train`` split). A name that is neither on disk
+    nor on the Hub raises ``FileNotFoundError`` ("no such folder: …")."""
     from datasets import load_dataset
 
-    if script_args.dataset_name is None:
+    name = script_args.dataset_name
+    if name is None:
         raise ValueError("no training data: set dataset_name in the recipe or pass --dataset_name PATH_OR_HUB_ID.")
-    builder = FILE_BUILDERS.get(Path(script_args.dataset_name).suffix)
-    if builder is not None:
-        return load_dataset(builder, data_files={"train": script_args.dataset_name})
-    return load_dataset(script_args.dataset_name, script_args.dataset_config)
+    local = Path(name).expanduser()
+    builder = FILE_BUILDERS.get(local.suffix)
+    if local.exists():
+        if builder is not None:
+            return load_dataset(builder, data_files={"train": str(local)})
+        return load_dataset(str(local), script_args.dataset_config)
+    if not _looks_like_hub_id(name):
+        raise missing_path_error(name, "dataset_name")
+    try:
+        return load_dataset(name, script_args.dataset_config)
+    except (ConnectionError, FileNotFoundError) as err:  # offline, or no such dataset on the Hub
+        raise missing_path_error(name, "dataset_name", err) from None
+
+
+def in_stage_shape(dataset, script_args, stage: str):
+    """The dataset in the stage's shape: raw rows converted with ``images_root`` (and, for SFT, the answer filter);
+    data of the wrong kind refused with the columns expected and found (:func:`unifer.trainers.sft.as_cot_dataset`,
+    :func:`unifer.trainers.grpo.as_rlvr_dataset`)."""
+    from unifer.trainers.grpo import as_rlvr_dataset
+    from unifer.trainers.sft import as_cot_dataset
+
+    if stage == "sft":
+        return as_cot_dataset(dataset, images_root=script_args.images_root, check_answers=script_args.answer_filter)
+    return as_rlvr_dataset(dataset, images_root=script_args.images_root)
+
+
+def split(splits, name: str, script_args, stage: str):
+    """Split ``name`` in the stage's shape. A missing split is refused after the data's kind is checked, so a
+    benchmark (a test split only) is named as such."""
+    from unifer.trainers.sft import data_shape
+
+    if name not in splits:
+        data_shape(next(iter(splits.values())), stage)
+        raise ValueError(
+            f"{script_args.dataset_name} has no {name!r} split (it has: {', '.join(splits)}); pass "
+            "--dataset_train_split / --dataset_test_split NAME."
+        )
+    return in_stage_shape(splits[name], script_args, stage)
 
 
 def load_model(model_args, training_args):
@@ -64,8 +146,7 @@ def load_model(model_args, training_args):
 
     from unifer import modeling_unifer  # noqa: F401  (registers the UniFER classes with the Auto classes)
 
-    if model_args.model_name_or_path is None:
-        raise ValueError("no model: set model_name_or_path in the recipe or pass --model_name_or_path.")
+    check_model_path(model_args.model_name_or_path)
     kwargs = {
         "revision": model_args.model_revision,
         "dtype": model_args.dtype,
@@ -83,7 +164,21 @@ def load_model(model_args, training_args):
     else:
         # One process: straight onto the accelerator; on a CPU (use_cpu included) "auto" would still pick a GPU.
         kwargs.setdefault("device_map", None if PartialState().device.type in ("cpu", "mps") else "auto")
-    return AutoModelForImageTextToText.from_pretrained(model_args.model_name_or_path, **kwargs)
+    name = model_args.model_name_or_path
+    try:
+        return AutoModelForImageTextToText.from_pretrained(name, **kwargs)
+    except OSError as err:
+        if Path(name).expanduser().exists():
+            raise
+        raise missing_path_error(name, "model_name_or_path", err) from None
+
+
+def check_model_path(name: str | None) -> None:
+    """Refuse a model that is neither a local folder nor possibly a Hub id, before any data or weights load."""
+    if name is None:
+        raise ValueError("no model: set model_name_or_path in the recipe or pass --model_name_or_path.")
+    if not Path(name).expanduser().exists() and not _looks_like_hub_id(name):
+        raise missing_path_error(name, "model_name_or_path")
 
 
 def save_for_eval(trainer, output_dir: str) -> None:
@@ -102,8 +197,9 @@ def save_for_eval(trainer, output_dir: str) -> None:
         trainer.processing_class.save_pretrained(output_dir)
 
 
-def main(stage: str, script_args, training_args, model_args) -> str:
-    """Train one stage from parsed arguments (:func:`make_parser`); returns the output folder."""
+def main(stage: str, script_args, training_args, model_args, callbacks=None) -> str:
+    """Train one stage from parsed arguments (:func:`make_parser`), with optional extra ``TrainerCallback``s;
+    returns the output folder."""
     from trl import get_peft_config
 
     _check_stage(stage)
@@ -112,14 +208,21 @@ def main(stage: str, script_args, training_args, model_args) -> str:
     else:
         from unifer.trainers.grpo import UniFERGRPOTrainer as trainer_class
 
+        if not script_args.answer_filter:
+            raise ValueError("answer_filter applies to raw CoT rows (sft) only; GRPO rows carry no response.")
+
+    check_model_path(model_args.model_name_or_path)
     splits = load_splits(script_args)
+    train_dataset = split(splits, script_args.dataset_train_split, script_args, stage)
     eval_on = training_args.eval_strategy != "no"
+    eval_dataset = split(splits, script_args.dataset_test_split, script_args, stage) if eval_on else None
     trainer = trainer_class(
         load_model(model_args, training_args),
         args=training_args,
-        train_dataset=splits[script_args.dataset_train_split],
-        eval_dataset=splits[script_args.dataset_test_split] if eval_on else None,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
         peft_config=get_peft_config(model_args),
+        callbacks=callbacks,
     )
     # "last" resumes from the newest checkpoint in output_dir; a path resumes from that checkpoint.
     resume = training_args.resume_from_checkpoint
@@ -129,8 +232,27 @@ def main(stage: str, script_args, training_args, model_args) -> str:
     return training_args.output_dir
 
 
-def cli_main(argv: Sequence[str]) -> int:
-    """``cli_main(["sft", "--config", "recipe.yaml", ...])``: parse the recipe and overrides, then train."""
+def with_recipe(stage: str, args: Sequence[str]) -> list[str]:
+    """``args`` with ``--config NAME`` resolved to the recipe's file (:func:`recipe_path`); without ``--config``,
+    a ``ValueError`` that lists the stage's recipes (``--help`` passes through)."""
+    args = list(args)
+    for i, arg in enumerate(args):
+        if arg == "--config" and i + 1 < len(args):
+            return [*args[: i + 1], str(recipe_path(args[i + 1])), *args[i + 2 :]]
+        if arg.startswith("--config="):
+            return [*args[:i], f"--config={recipe_path(arg.split('=', 1)[1])}", *args[i + 1 :]]
+    if {"-h", "--help"} & set(args):
+        return args
+    raise ValueError(
+        f"unifer train {stage} needs a recipe: --config NAME_OR_PATH, then any overrides (--learning_rate 1e-5 ...). "
+        f"Recipes: {', '.join(recipe_names(stage))} (trainers/recipes/, docs/training.md)."
+    )
+
+
+def cli_main(argv: Sequence[str], callbacks=None) -> int:
+    """``cli_main(["sft", "--config", "recipe.yaml", ...])``: parse the recipe and overrides, then train (with
+    optional extra ``TrainerCallback``s)."""
     stage, *rest = argv
-    main(stage, *make_parser(stage).parse_args_and_config(rest))
+    _check_stage(stage)
+    main(stage, *make_parser(stage).parse_args_and_config(with_recipe(stage, rest)), callbacks=callbacks)
     return 0
