@@ -21,7 +21,7 @@ $(PY):
 
 $(STAMP): setup.py | $(PY)
 	$(PY) -m pip install --quiet $(TORCH)
-	$(PY) -m pip install --quiet -e ".[dev,train,space]"
+	$(PY) -m pip install --quiet -e ".[dev,train,space,lmms-eval]"
 	touch $@
 
 setup: $(STAMP)

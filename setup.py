@@ -33,6 +33,12 @@ EXTRAS = {
         "ijson>=3.2",
         "httpx>=0.27",
     ],
+    # `unifer eval` and `unifer score`: the benchmark loader, sharding under accelerate, scoring and the report.
+    "eval": ["datasets>=4.0", "accelerate>=1.10", "scikit-learn>=1.5", "matplotlib>=3.8"],
+    # FERBench as lmms-eval tasks (unifer/lmms_eval_tasks). The tasks' aggregation reads lmms-eval's CLI arguments
+    # (0.7's `args=` hook) and its qwen2_5_vl wrapper imports decord (the video-legacy extra) at import time;
+    # lmms_eval.evaluator patches filelock._api, which filelock 4 removed.
+    "lmms-eval": ["lmms-eval[video-legacy]>=0.7.3,<0.8", "filelock<4", "datasets>=4.0", "scikit-learn>=1.5"],
     "vllm": ["vllm>=0.11"],
     "space": ["gradio>=6.0", "gradio_client>=2.0", "scikit-learn>=1.5"],
     "dev": ["pytest>=8", "pytest-timeout>=2.3", "playwright>=1.50", "ruff>=0.17", "hypothesis>=6.170"],
@@ -56,6 +62,8 @@ setup(
     packages=[
         "unifer",
         "unifer.commands",
+        "unifer.lmms_eval_tasks",
+        "unifer.lmms_eval_tasks.ferbench",
         "unifer.data",
         "unifer.data.curation",
         "unifer.trainers",
@@ -67,6 +75,7 @@ setup(
         "unifer.metrics": ["fer_accuracy/*.md", "fer_accuracy/*.txt"],
         "unifer.trainers": ["recipes/*.yaml", "accelerate/*.yaml"],
         "unifer.space": ["README.md", "requirements.txt"],
+        "unifer.lmms_eval_tasks.ferbench": ["*.yaml", "_default_template_yaml"],
     },
     include_package_data=True,
     install_requires=CORE,

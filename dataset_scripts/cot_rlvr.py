@@ -288,10 +288,6 @@ def _card_body(kind: Kind, report: Report, command: str) -> str:
 
 {kind.title} from UniFER: {kind.about}. Columns: {columns}.
 
-> **Licence.** The images are NOT redistributed by UniFER: they come from your own licensed copies of the source
-> FER datasets and remain the property of their owners, under their licences. Keep any Hub copy private unless
-> those licences allow redistribution.
-
 ```python
 from datasets import load_dataset
 ds = load_dataset("path/or/hub-id", split="train")
@@ -375,6 +371,7 @@ def build(
         [report.output],
         kind.name,
         _card_body(kind, report, command),
+        licensed_images=True,
         pretty_name=kind.title,
         license="other",
         license_name="source-dataset-licences",

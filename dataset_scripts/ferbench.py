@@ -199,11 +199,18 @@ def row_id(subset: str, index: int) -> str:
     return f"{subset}-{index:05d}"
 
 
-def find_bad_images(index: Mapping[str, Sequence[Mapping[str, Any]]], images_root: str | Path) -> list[dict[str, str]]:
+def find_bad_images(
+    index: Mapping[str, Sequence[Mapping[str, Any]]], images_root: str | Path, *, progress: bool = False
+) -> list[dict[str, str]]:
     """Every index record whose image is missing or unreadable under ``images_root``, in index order."""
+    from tqdm.auto import tqdm
+
     bad = []
+    total = sum(len(records) for records in index.values())
+    bar = tqdm(total=total, desc="FERBench: checking images", unit=" images", disable=not progress)
     for subset, records in index.items():
         for i, record in enumerate(records):
+            bar.update()
             try:
                 read_image(image_file(images_root, record["image_path"]))
             except BadImage as err:
@@ -216,6 +223,7 @@ def find_bad_images(index: Mapping[str, Sequence[Mapping[str, Any]]], images_roo
                         "detail": err.detail,
                     }
                 )
+    bar.close()
     return bad
 
 
@@ -235,7 +243,11 @@ def bad_images_message(
 
 
 def check_images(
-    index: Mapping[str, Sequence[Mapping[str, Any]]], images_root: str | Path, allow_missing: bool
+    index: Mapping[str, Sequence[Mapping[str, Any]]],
+    images_root: str | Path,
+    allow_missing: bool,
+    *,
+    progress: bool = False,
 ) -> list[dict[str, str]]:
     """The records to skip; raises ``FileNotFoundError`` if any image is bad and ``allow_missing`` is off."""
     if not Path(images_root).is_dir():
@@ -243,7 +255,7 @@ def check_images(
             f"--images-root {images_root} is not a directory; it must hold "
             f"{', '.join(IMAGE_LAYOUT[s] for s in index)}."
         )
-    bad = find_bad_images(index, images_root)
+    bad = find_bad_images(index, images_root, progress=progress)
     if bad and not allow_missing:
         raise FileNotFoundError(bad_images_message(bad, index, images_root))
     return bad
@@ -359,8 +371,6 @@ FERBench, the facial expression recognition benchmark of UniFER, as visual quest
 image, the official question (`prompt`, asking for `<think>` reasoning and an `<answer>` among
 `candidate_labels`) and the gold `label`. Rows and their order equal the official index files.
 
-> **Licence.** {LICENSE_NOTE}
-
 ## Usage
 
 ```python
@@ -397,18 +407,21 @@ def build(
     allow_missing: bool = False,
     max_shard_bytes: int = MAX_SHARD_BYTES,
     download: Callable[[str], str] = _download,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Write the publishable FERBench folder; returns rows per config, the skipped rows and the card path.
 
     Every image is checked before anything is written: a missing or unreadable one fails the build (naming
-    counts, first paths and the expected layout) unless ``allow_missing``.
+    counts, first paths and the expected layout) unless ``allow_missing``. ``progress``: show progress bars.
     """
+    from tqdm.auto import tqdm
+
     unknown = [s for s in subsets if s not in SUBSETS]
     if unknown or not subsets:
         raise ValueError(f"Unknown or no FERBench subsets {unknown}; choose from {', '.join(SUBSETS)}.")
     subsets = [s for s in SUBSETS if s in subsets]  # paper order, whatever order they were given in
     index = {s: load_index(s, index_dir, download) for s in subsets}
-    skipped = check_images(index, images_root, allow_missing)
+    skipped = check_images(index, images_root, allow_missing, progress=progress)
     skip = frozenset(item["id"] for item in skipped)
 
     out = Path(out_dir)
@@ -418,8 +431,11 @@ def build(
             c: stack.enter_context(ShardWriter(out, c, SPLIT, features(c), max_shard_bytes=max_shard_bytes))
             for c in (ALL, *subsets)
         }
+        total = sum(len(records) for records in index.values()) - len(skip)
+        bar = stack.enter_context(tqdm(total=total, desc="FERBench: writing", unit=" rows", disable=not progress))
         for subset in subsets:
             for example in iter_examples(subset, index[subset], images_root, skip):
+                bar.update()
                 writers[ALL].write(example)
                 writers[subset].write(example)
                 histograms[subset][example["label"]] += 1
@@ -450,6 +466,7 @@ def build(
         outputs,
         ALL,
         _card_body(outputs, histograms, index, skipped, command, source),
+        licensed_images=True,
         pretty_name="FERBench",
         license="other",
         license_name="source-dataset-licences",

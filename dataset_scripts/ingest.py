@@ -96,10 +96,12 @@ def resolve_labels(items: Sequence[tuple[str, str]], label_map: dict[str, str]) 
     return [(path, resolved[name]) for path, name in items]
 
 
-def _read_all(images_root: Path, items: Sequence[tuple[str, str]]) -> None:
+def _read_all(images_root: Path, items: Sequence[tuple[str, str]], progress: bool) -> None:
     """Fail before writing anything if an image is missing or unreadable, naming the first ones."""
+    from tqdm.auto import tqdm
+
     bad = []
-    for path, _ in items:
+    for path, _ in tqdm(items, desc="ingest: checking images", unit=" images", disable=not progress):
         try:
             read_image(image_file(images_root, path))
         except BadImage as err:
@@ -127,9 +129,13 @@ def ingest(
     name: str | None = None,
     fmt: str = "ferbench",
     max_shard_bytes: int = MAX_SHARD_BYTES,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Write the user's labelled images as a FERBench-format benchmark (config ``name``, split ``test``) or as
-    RLVR rows (config ``name``, split ``train``), with a card; returns rows per class and the card path."""
+    RLVR rows (config ``name``, split ``train``), with a card; returns rows per class and the card path.
+    ``progress``: show progress bars."""
+    from tqdm.auto import tqdm
+
     images_root = Path(images_root)
     if fmt not in FORMATS:
         raise ValueError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}.")
@@ -139,7 +145,7 @@ def ingest(
         raise FileNotFoundError(f"--csv {csv_path} not found.")
     raw = read_csv(Path(csv_path)) if csv_path else scan_folders(images_root)
     items = resolve_labels(raw, parse_label_map(label_map))
-    _read_all(images_root, items)
+    _read_all(images_root, items, progress)
 
     name = name or fold(images_root.resolve().name).replace(" ", "_")
     candidates = canonical_order(label for _, label in items)
@@ -148,7 +154,7 @@ def ingest(
     split, features = ("test", benchmark_features(candidates)) if benchmark else ("train", RLVR_FEATURES)
     counts: Counter = Counter()
     with ShardWriter(out_dir, name, split, features, max_shard_bytes=max_shard_bytes) as writer:
-        for i, (path, label) in enumerate(items):
+        for i, (path, label) in enumerate(tqdm(items, desc="ingest: writing", unit=" rows", disable=not progress)):
             image = read_image(image_file(images_root, path), verify=False)  # verified above
             writer.write(
                 benchmark_example(f"{name}-{i:05d}", name, image, f"/{path.lstrip('/')}", label, candidates, question)
@@ -163,6 +169,7 @@ def ingest(
         [writer.output],
         name,
         body,
+        licensed_images=True,
         pretty_name=name,
         license="other",
         task_categories=["image-classification", "visual-question-answering"],
@@ -183,7 +190,7 @@ def _ingest_card(
 # {name}
 
 {rows:,} labelled face images from `{images_root}` ({source}), written by `unifer data ingest` in {shape}.
-Candidate labels: {", ".join(candidates)}. The images belong to their owners; check their licence before sharing.
+Candidate labels: {", ".join(candidates)}.
 
 ```python
 from datasets import load_dataset

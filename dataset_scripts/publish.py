@@ -3,13 +3,19 @@
 datasets >= 4 refuses loading scripts, so each builder writes Parquet shards under
 ``<config>/<split>-XXXXX-of-NNNNN.parquet`` plus a ``README.md`` whose YAML ``configs:`` map configs to shards and
 whose ``dataset_info:`` records features and sizes. The Parquet schema carries the Hugging Face feature metadata
-(``Image``, ``ClassLabel``), so images decode and labels keep their names after loading.
+(``Image``, ``ClassLabel``), so images decode and labels keep their names after loading. ``load_dataset`` cannot
+load an empty split, so a split with no rows gets no shard and is left out of the card (with a warning), and a
+build with no rows at all writes no card and says so (:func:`write_card`).
+
+:func:`push_to_hub` uploads such a folder to a private dataset repository (public only when asked) and records
+where it went (:func:`pushed_repo`), so that a model card can name the Hub id of the data a model was evaluated on.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,8 +30,28 @@ from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCardData
 from PIL import Image
 
+logger = logging.getLogger(__name__)
+
 #: The Hub's own default Parquet shard size.
 MAX_SHARD_BYTES = 500 * 2**20
+#: Above this size a folder goes up with ``upload_large_folder`` (resumable, many commits) where the installed
+#: huggingface_hub has it; from huggingface_hub 2, ``upload_folder`` itself splits and resumes large uploads.
+LARGE_FOLDER_BYTES = 2 * 2**30
+#: Written into a folder by :func:`push_to_hub`: where it was pushed. Never uploaded.
+HUB_RECORD = ".unifer-hub.json"
+#: For the cards of builds whose images belong to other datasets' owners (FERBench, CoT, RLVR, ingested folders).
+LICENSED_IMAGES_NOTE = (
+    "> **Licensed images.** The images are NOT redistributed by UniFER: they come from your own licensed copies of "
+    "the source datasets and remain the property of their owners, under their licences. `--push-to-hub` creates a "
+    "private repository: keep it private, or gate it (the repository's Settings → Access requests, or "
+    '`HfApi().update_repo_settings(REPO, repo_type="dataset", gated="manual")`) and grant access only to people '
+    "those licences cover, unless they allow redistribution."
+)
+#: Shown by the Hub to anyone who asks for access once the repository is gated.
+GATED_PROMPT = (
+    "The images in this dataset come from licensed facial expression datasets (RAF-DB, FERPlus, AffectNet, SFEW 2.0 or "
+    "the owner's own). Request access only if you hold a licence for them."
+)
 #: A row group is the unit held in memory while writing: at most this many rows ...
 ROW_GROUP_ROWS = 1000
 #: ... or this many bytes (large images), whichever comes first.
@@ -176,8 +202,7 @@ class ShardWriter:
             self._writer, self._shard_bytes = None, 0
 
     def close(self) -> SplitOutput:
-        # An empty split still gets one (empty) shard, so the config stays loadable.
-        if self._rows or not self._partials:
+        if self._rows:
             self._flush()
         if self._writer is not None:
             self._writer.close()
@@ -246,7 +271,8 @@ def card_yaml(outputs: Sequence[SplitOutput], default: str, **metadata: Any) -> 
     card = DatasetCardData(**metadata)
     by_config: dict[str, list[SplitOutput]] = {}
     for output in outputs:
-        by_config.setdefault(output.config, []).append(output)
+        if output.num_examples:  # an empty split has no shard (see write_card)
+            by_config.setdefault(output.config, []).append(output)
     MetadataConfigs(
         {
             name: {
@@ -277,23 +303,101 @@ def provenance(command: str, details: str = "") -> str:
     return f"## How it was built\n\n```bash\n{command}\n```\n{details}\n## Citation\n\n```bibtex\n{CITATION}\n```\n"
 
 
-def write_card(out_dir: str | Path, outputs: Sequence[SplitOutput], default: str, body: str, **metadata: Any) -> Path:
-    """Write ``README.md``: YAML front matter (see ``card_yaml``) then the markdown ``body``."""
+def write_card(
+    out_dir: str | Path,
+    outputs: Sequence[SplitOutput],
+    default: str,
+    body: str,
+    *,
+    licensed_images: bool = False,
+    **metadata: Any,
+) -> Path:
+    """Write ``README.md``: YAML front matter (see ``card_yaml``) then the markdown ``body``. ``licensed_images``:
+    the images belong to other datasets' owners; the card says so (:data:`LICENSED_IMAGES_NOTE`, right under the
+    title) and carries the prompt the Hub shows once the repository is gated.
+
+    A split with no rows is left out of the card's configs (``load_dataset`` cannot load an empty split); with no
+    rows at all, no card is written and ``ValueError`` says so."""
+    empty = [f"{o.config}/{o.split}" for o in outputs if not o.num_examples]
+    if len(empty) == len(outputs):
+        raise ValueError(
+            f"No rows to write to {out_dir}: {', '.join(empty)} came out empty, and datasets cannot load an empty "
+            "split, so no dataset was written (no card, no shards). The build's own report says why no row was kept."
+        )
+    if empty:
+        logger.warning("%s: no rows, so left out of the card's configs (datasets cannot load an empty split)", empty)
+    if licensed_images:
+        metadata.setdefault("extra_gated_prompt", GATED_PROMPT)
+        title, _, rest = body.strip().partition("\n")
+        body = (
+            f"{title}\n\n{LICENSED_IMAGES_NOTE}\n{rest}"
+            if title.startswith("# ")
+            else f"{LICENSED_IMAGES_NOTE}\n\n{body}"
+        )
     path = Path(out_dir) / "README.md"
     path.write_text(f"---\n{card_yaml(outputs, default, **metadata)}\n---\n\n{body.strip()}\n", encoding="utf-8")
     return path
 
 
-def push_to_hub(folder: str | Path, repo_id: str, *, private: bool = False) -> str:
-    """Upload a built folder as a Hub dataset repository (created if needed); returns the commit URL."""
+#: What a build writes into its folder, and nothing else: ``prepare_out_dir(overwrite=True)`` removes only these.
+_BUILD_OUTPUTS = ("README.md", HUB_RECORD, "*.jsonl")
+
+
+def prepare_out_dir(out_dir: str | Path, *, overwrite: bool = False) -> Path:
+    """Check a build's ``--out`` folder: new or empty is fine; an earlier build there is replaced only with
+    ``overwrite`` (its card, reports, Hub record and Parquet shards are removed; other files are left alone)."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder for the dataset.")
+    if not out.is_dir() or not any(out.iterdir()):
+        return out
+    if not overwrite:
+        held = ", ".join(sorted(p.name for p in out.iterdir())[:5])
+        raise ValueError(
+            f"--out {out} is not empty (it holds {held}); pass --overwrite to replace the dataset there, or choose "
+            "another folder."
+        )
+    old = [p for pattern in _BUILD_OUTPUTS for p in out.glob(pattern)] + list(out.glob("*/*.parquet"))
+    for path in old:
+        path.unlink()
+    for folder in {path.parent for path in old} - {out}:
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    logger.info("--overwrite: removed %d files of the earlier build in %s", len(old), out)
+    return out
+
+
+def folder_bytes(folder: str | Path) -> int:
+    return sum(path.stat().st_size for path in Path(folder).rglob("*") if path.is_file())
+
+
+def push_to_hub(folder: str | Path, repo_id: str, *, private: bool = True) -> str:
+    """Upload a built folder as a Hub dataset repository (created if needed, private unless ``private=False``);
+    returns the URL of the upload. Big folders go up in resumable parts (:data:`LARGE_FOLDER_BYTES`). Where the
+    folder went is recorded in it (:func:`pushed_repo`)."""
     from huggingface_hub import HfApi
 
+    folder = Path(folder)
     api = HfApi()
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    commit = api.upload_folder(
-        folder_path=str(folder),
-        repo_id=repo_id,
-        repo_type="dataset",
-        commit_message="Upload dataset built with unifer data build",
-    )
-    return commit.commit_url
+    if folder_bytes(folder) > LARGE_FOLDER_BYTES and hasattr(api, "upload_large_folder"):
+        api.upload_large_folder(
+            repo_id=repo_id, folder_path=str(folder), repo_type="dataset", ignore_patterns=[HUB_RECORD]
+        )
+        url = f"https://huggingface.co/datasets/{repo_id}"
+    else:
+        url = api.upload_folder(
+            folder_path=str(folder),
+            repo_id=repo_id,
+            repo_type="dataset",
+            commit_message="Upload dataset built with unifer data build",
+            ignore_patterns=[HUB_RECORD],
+        ).commit_url
+    (folder / HUB_RECORD).write_text(json.dumps({"repo_id": repo_id, "private": private}) + "\n", encoding="utf-8")
+    return url
+
+
+def pushed_repo(folder: str | Path) -> str | None:
+    """The Hub dataset repository ``folder`` was last pushed to by :func:`push_to_hub`, if any."""
+    record = Path(folder) / HUB_RECORD
+    return json.loads(record.read_text(encoding="utf-8"))["repo_id"] if record.is_file() else None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,61 @@ _SKINS = np.array(
 _MIN_SUPERSAMPLED_PX = 256
 
 
+@dataclass(frozen=True)
+class Style:
+    """How faces look and how their reasoning text reads; ranges are ``(low, high)`` of a uniform draw per person.
+
+    ``mouth_gain`` scales the drawn mouth (its curvature and opening), ``mouth_y`` places it below the face's
+    centre (in half head widths); ``max_angle`` is the in-plane rotation
+    in degrees; ``noise``, ``blur_chance`` and ``light`` cap the photometric nuisances. ``cue_first_text``: the
+    reasoning names the decisive cue, the mouth, first and in one fixed phrase per drawn mouth (see
+    :func:`describe`), instead of varied phrasings in a random order.
+    """
+
+    head_height: tuple[float, float]
+    max_angle: float
+    line: tuple[float, float]
+    jitter: tuple[float, float]
+    mouth_y: tuple[float, float]
+    mouth_gain: float
+    noise: float
+    blur_chance: float
+    light: float
+    cue_first_text: bool
+
+
+#: ``default``: the varied look of the tests and the Space examples. ``bold``: for the quickstart's 56 px faces,
+#: where ``default``'s cues separating neutral, happiness and sadness are a pixel or two (docs/quickstart.md): a
+#: head filling the canvas, thicker strokes, a larger mouth curve, no noise, blur or lighting, little rotation, and
+#: reasoning that names the decisive cue first.
+STYLES: dict[str, Style] = {
+    "default": Style(
+        head_height=(0.5, 0.85),
+        max_angle=20.0,
+        line=(0.08, 0.12),
+        jitter=(0.85, 1.15),
+        mouth_y=(0.42, 0.52),
+        mouth_gain=1.0,
+        noise=8.0,
+        blur_chance=0.3,
+        light=0.25,
+        cue_first_text=False,
+    ),
+    "bold": Style(
+        head_height=(0.86, 0.94),
+        max_angle=6.0,
+        line=(0.13, 0.16),
+        jitter=(0.95, 1.05),
+        mouth_y=(0.52, 0.58),
+        mouth_gain=1.5,
+        noise=0.0,
+        blur_chance=0.0,
+        light=0.0,
+        cue_first_text=True,
+    ),
+}
+
+
 def _stable_seed(*parts: object) -> int:
     """64-bit seed that is identical across processes and platforms."""
     digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest()
@@ -75,19 +131,26 @@ def _check(emotion: str) -> None:
         raise ValueError(f"unknown emotion {emotion!r}; expected one of {', '.join(SYNFER_EMOTIONS)}")
 
 
+def _style(name: str) -> Style:
+    if name not in STYLES:
+        raise ValueError(f"unknown SynFER style {name!r}; expected one of {', '.join(STYLES)}")
+    return STYLES[name]
+
+
 def _luma(rgb: np.ndarray) -> float:
     return float(rgb @ np.array([0.299, 0.587, 0.114]))
 
 
-def _plan(emotion: str, seed: int) -> dict:
+def _plan(emotion: str, seed: int, style: str = "default") -> dict:
     """Sample every size-independent choice for one face.
 
     Two streams: the "person" (pose, proportions, colours, photometry) depends on
     ``seed`` only, the expression (style variants, extras, smirk side) on
     ``(emotion, seed)``. So one seed shows the same person under every emotion and
-    pixels differ between emotions only where the expression is drawn.
+    pixels differ between emotions only where the expression is drawn. ``style`` sets the ranges (:data:`STYLES`).
     """
     _check(emotion)
+    look = _style(style)
     expr = np.random.default_rng(_stable_seed("expression", emotion, seed))
     eyes, brows, mouths, extras = _SPECS[emotion]
     geom = {
@@ -97,7 +160,7 @@ def _plan(emotion: str, seed: int) -> dict:
         "extras": tuple(name for name, p in extras.items() if expr.random() < p),
     }
     person = np.random.default_rng(_stable_seed("person", seed))
-    half_h = person.uniform(0.5, 0.85) / 2  # head height is 50-85 % of the canvas
+    half_h = person.uniform(*look.head_height) / 2  # head height as a share of the canvas
     aspect = person.uniform(1.05, 1.18)
     skin = np.clip(_SKINS[person.integers(len(_SKINS))] + person.uniform(-12, 12, 3), 0, 255)
     bg = person.uniform(0, 255, 3)
@@ -109,24 +172,26 @@ def _plan(emotion: str, seed: int) -> dict:
         "centre": person.uniform(half_h, 1 - half_h, 2),  # rotation keeps the head in this circle
         "u": half_h / aspect,
         "aspect": aspect,
-        "angle": person.uniform(-20, 20),
+        "angle": person.uniform(-look.max_angle, look.max_angle),
         "skin": tuple(int(c) for c in skin),
         "bg": tuple(int(c) for c in bg),
         "ink": tuple(int(c) for c in person.uniform(5, 35, 3)),  # dark enough for the darkest skin
-        "line": person.uniform(0.08, 0.12),
+        "line": person.uniform(*look.line),
         "eye_x": person.uniform(0.30, 0.42),
         "eye_y": person.uniform(-0.24, -0.12),
-        "mouth_y": person.uniform(0.42, 0.52),
+        "mouth_y": person.uniform(*look.mouth_y),
         "mouth_w": person.uniform(0.24, 0.34),
-        "jitter": person.uniform(0.85, 1.15, 2),  # size jitter of eyes, mouth
-        "noise": person.uniform(0, 8),
-        "blur": person.uniform(0.002, 0.006) if person.random() < 0.3 else 0.0,
-        "light": (person.uniform(0, 0.25), person.uniform(0, 2 * math.pi)),
+        "jitter": person.uniform(*look.jitter, 2),  # size jitter of eyes, mouth
+        "noise": person.uniform(0, look.noise),
+        "blur": person.uniform(0.002, 0.006) if person.random() < look.blur_chance else 0.0,
+        "light": (person.uniform(0, look.light), person.uniform(0, 2 * math.pi)),
+        "mouth_gain": look.mouth_gain,
     }
 
 
 def geometry(emotion: str, seed: int) -> dict:
-    """Describe the drawn features: ``{"eyes", "brows", "mouth", "extras"}`` as short phrases."""
+    """Describe the drawn features: ``{"eyes", "brows", "mouth", "extras"}`` as short phrases (the same in every
+    style: a style changes how large they are drawn, not which)."""
     return dict(_plan(emotion, seed)["geometry"])
 
 
@@ -228,7 +293,7 @@ def _draw_brows(pen: _Pen, style: str, eye_top: float) -> None:
 
 def _draw_mouth(pen: _Pen, style: str) -> None:
     p = pen.plan
-    m, w, s = p["mouth_y"], p["mouth_w"], p["jitter"][1]
+    m, w, s = p["mouth_y"], p["mouth_w"], p["jitter"][1] * p["mouth_gain"]
     ink, side = pen.ink, p["side"]
     if style == "corners up":
         pen.stroke(_curve(-w, w, lambda t: m + 0.14 * s * (1 - t * t)))
@@ -323,17 +388,18 @@ def _photometric(img: Image.Image, plan: dict, rng: np.random.Generator) -> Imag
     return Image.fromarray(np.clip(arr, 0, 255, out=arr).astype(np.uint8), img.mode)
 
 
-def draw_face(emotion: str, seed: int, size: int = 224, *, mode: str = "RGB") -> Image.Image:
+def draw_face(emotion: str, seed: int, size: int = 224, *, mode: str = "RGB", style: str = "default") -> Image.Image:
     """Draw one ``size``x``size`` face showing ``emotion``; identical output for identical arguments.
 
     ``seed`` picks the person (pose, colours, proportions, noise), shared by all
     emotions. ``mode`` is ``"RGB"`` or ``"L"`` (grayscale, as in FER2013/FERPlus).
+    ``style`` is a name in :data:`STYLES` (``"bold"``: the quickstart's small faces).
     """
     if mode not in ("RGB", "L"):
         raise ValueError(f"mode must be 'RGB' or 'L', got {mode!r}")
     if size < 1:
         raise ValueError(f"size must be positive, got {size}")
-    plan = _plan(emotion, seed)
+    plan = _plan(emotion, seed, style)
     factor = max(2, math.ceil(_MIN_SUPERSAMPLED_PX / size))  # integer factor: reduce() is a cheap box filter
     # Strokes of at least 1.25 output pixels: thinner ones fade into noise at FER2013-like 48 px.
     img = _render(plan, size * factor, 1.25 * factor).reduce(factor)
@@ -353,6 +419,7 @@ def iter_faces(
     size: int = 224,
     emotions: Sequence[str] = SYNFER_EMOTIONS,
     mode: str = "RGB",
+    style: str = "default",
 ) -> Iterator[tuple[int, str, Image.Image]]:
     """Yield ``(index, emotion, image)`` cycling through ``emotions`` ``n_per_class`` times.
 
@@ -363,7 +430,7 @@ def iter_faces(
         _check(emotion)
     for index in range(n_per_class * len(emotions)):
         emotion = emotions[index % len(emotions)]
-        yield index, emotion, draw_face(emotion, item_seed(seed, index), size, mode=mode)
+        yield index, emotion, draw_face(emotion, item_seed(seed, index), size, mode=mode, style=style)
 
 
 # Alternative phrasings per geometry value; none names the expression itself, so
@@ -444,9 +511,35 @@ _CLOSINGS = (
 )
 
 
-def describe(emotion: str, seed: int) -> str:
-    """Two-to-three-sentence reasoning about the drawn features, without naming the expression."""
+# The cue-first reasoning's opening: one phrase per drawn mouth, each starting "the mouth", so that the words
+# that tell the expressions apart come right after it, and decoding cannot commit to a phrasing shared by several.
+_MOUTH_FIRST: dict[str, str] = {
+    "straight": "the mouth is a straight, level line",
+    "corners up": "the mouth curves up at both corners, lips closed",
+    "open, corners up": "the mouth curves up at both corners, open over the teeth",
+    "corners down": "the mouth curves down at both corners",
+    "round open": "the mouth is a small round O",
+    "teeth bared": "the mouth is a tense rectangle of bared teeth",
+    "stretched open": "the mouth is stretched wide open, its lips trembling",
+    "wavy, one side of the upper lip raised": "the mouth is a wavy line, the upper lip raised on one side",
+    "one corner raised": "the mouth is raised at one corner only",
+}
+
+
+def describe(emotion: str, seed: int, style: str = "default") -> str:
+    """Two-to-three-sentence reasoning about the drawn features, without naming the expression.
+
+    The ``default`` style varies the phrasing and the order (mouth or eyes first); a style with ``cue_first_text``
+    (``bold``) always opens with the mouth, the cue that decides between the SynFER expressions, in one phrase per
+    drawn mouth, then the eyes and brows.
+    """
     geom = geometry(emotion, seed)
+    if _style(style).cue_first_text:
+        rest = f"{_PHRASES[geom['eyes']][0]}, and {_PHRASES[geom['brows']][0]}"
+        if geom["extras"]:
+            rest += "; " + " and ".join(_PHRASES[extra][0] for extra in geom["extras"])
+        mouth = _MOUTH_FIRST[geom["mouth"]]
+        return f"{mouth[0].upper()}{mouth[1:]}. {rest[0].upper()}{rest[1:]}."
     rng = np.random.default_rng(_stable_seed("text", emotion, seed))
 
     def say(key: str) -> str:
@@ -469,6 +562,7 @@ def save_grid(
     seed: int = 0,
     *,
     mode: str = "RGB",
+    style: str = "default",
 ) -> Image.Image:
     """Write a PNG with one labelled row per emotion (the first items of ``iter_faces``) and return it."""
     font = ImageFont.load_default(size=max(10, min(size // 4, 20)))
@@ -476,7 +570,7 @@ def save_grid(
     pad = 4
     grid = Image.new(mode, (label_w + per_class * (size + pad), len(emotions) * (size + pad)), "white")
     draw = ImageDraw.Draw(grid)
-    for index, emotion, face in iter_faces(per_class, seed, size, emotions, mode):
+    for index, emotion, face in iter_faces(per_class, seed, size, emotions, mode, style):
         row, col = index % len(emotions), index // len(emotions)
         top = row * (size + pad)
         grid.paste(face, (label_w + col * (size + pad), top))

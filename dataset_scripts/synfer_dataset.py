@@ -4,24 +4,29 @@ Configs ``benchmark`` (FERBench format, split ``test``), ``cot`` (templated reas
 ``rlvr`` (split ``train``); ``cot`` and ``rlvr`` share their faces, each drawn and PNG-encoded once, and
 ``benchmark`` draws from another seed stream so that no test face is trained on.
 
-This module imports only SynFER at the top: the worker processes that draw faces import it, and should start fast.
+Faces are drawn in worker processes (:func:`drawing_context`). This module imports only SynFER at the top: where
+workers are spawned, they import it, and should start fast.
 """
 
 from __future__ import annotations
 
 import io
+import logging
+import multiprocessing
 import os
 import shlex
+import sys
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 from unifer.data import synfer
 from unifer.labels import CANONICAL_EMOTIONS, normalize
+
+logger = logging.getLogger(__name__)
 
 #: PNG compression 1: about 4x faster than PIL's default level for files about 10% larger.
 PNG_COMPRESS_LEVEL = 1
@@ -29,20 +34,50 @@ PNG_COMPRESS_LEVEL = 1
 _MIN_PARALLEL_FACES = 256
 
 
-def face_png(job: tuple[str, int, int]) -> bytes:
-    """PNG bytes of ``synfer.draw_face(emotion, seed, size)`` for ``job = (emotion, seed, size)``."""
-    emotion, seed, size = job
+def face_png(job: tuple[str, int, int, str]) -> bytes:
+    """PNG bytes of ``synfer.draw_face(emotion, seed, size, style=style)`` for ``job = (emotion, seed, size,
+    style)``."""
+    emotion, seed, size, style = job
     buffer = io.BytesIO()
-    synfer.draw_face(emotion, seed, size).save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    synfer.draw_face(emotion, seed, size, style=style).save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buffer.getvalue()
 
 
-def stream_jobs(emotions: Sequence[str], n_per_class: int, seed: int, size: int) -> list[tuple[str, int, int]]:
-    """The faces of ``synfer.iter_faces(n_per_class, seed, size, emotions)``, as ``(emotion, item seed, size)``."""
-    return [(emotions[i % len(emotions)], synfer.item_seed(seed, i), size) for i in range(n_per_class * len(emotions))]
+def stream_jobs(
+    emotions: Sequence[str], n_per_class: int, seed: int, size: int, style: str = "default"
+) -> list[tuple[str, int, int, str]]:
+    """The faces of ``synfer.iter_faces(n_per_class, seed, size, emotions, style=style)``, as ``(emotion, item seed,
+    size, style)``."""
+    return [
+        (emotions[i % len(emotions)], synfer.item_seed(seed, i), size, style)
+        for i in range(n_per_class * len(emotions))
+    ]
 
 
-def render(jobs: Sequence[tuple[str, int, int]], pool: ProcessPoolExecutor | None) -> Iterable[bytes]:
+def drawing_context() -> multiprocessing.context.BaseContext:
+    """How the drawing workers start: ``fork`` on Linux, else ``spawn``.
+
+    A forked worker starts at once with this module loaded and never re-imports the caller's script, so
+    ``build_synfer`` works from any script: one without an ``if __name__ == "__main__":`` guard, or one read from
+    stdin (``python -``), where ``spawn`` re-runs the script in every worker, or cannot find it, and the pool breaks.
+    Forking a process that runs other threads copies their locks as they are; it is safe here because the workers
+    only draw and PNG-encode faces (PIL, numpy, zlib), which take none of the locks the parent's other threads
+    (pyarrow's, for one) hold, and because the pool forks all its workers before the first progress bar starts a
+    thread. Elsewhere fork is unsafe (macOS) or absent (Windows): there ``spawn`` needs the script's main guard.
+    """
+    return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+
+
+def start_pool(num_proc: int) -> ProcessPoolExecutor:
+    """A drawing pool whose workers are all started (a fork pool starts them at its first task)."""
+    context = drawing_context()
+    pool = ProcessPoolExecutor(num_proc, mp_context=context)
+    pool.submit(int).result()
+    logger.info("drawing faces in %d %s processes", num_proc, context.get_start_method())
+    return pool
+
+
+def render(jobs: Sequence[tuple[str, int, int, str]], pool: ProcessPoolExecutor | None) -> Iterable[bytes]:
     """PNG bytes for ``jobs``, in order, drawn in ``pool`` when one is given."""
     return pool.map(face_png, jobs, chunksize=32) if pool else map(face_png, jobs)
 
@@ -66,12 +101,19 @@ def build_synfer(
     test_per_class: int | None = None,
     num_proc: int | None = None,
     max_shard_bytes: int | None = None,
+    style: str = "default",
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Write configs ``benchmark`` (``test_per_class`` faces per emotion from stream ``seed + 1``; default
-    ``n_per_class // 4``), ``cot`` and ``rlvr`` (``n_per_class`` shared faces from stream ``seed``).
+    ``n_per_class // 4``), ``cot`` and ``rlvr`` (``n_per_class`` shared faces from stream ``seed``), drawn and
+    described in SynFER ``style`` (:data:`unifer.data.synfer.STYLES`). Faces are drawn in ``num_proc`` processes
+    (default: the CPU count, at most 8; see :func:`drawing_context`), from any script. ``progress``: show a progress
+    bar.
 
     Returns rows per config, seconds, and faces drawn per second.
     """
+    from tqdm.auto import tqdm
+
     from unifer.data.cot_rlvr import COT_FEATURES, RLVR_FEATURES, cot_example, rlvr_example
     from unifer.data.ferbench import benchmark_example, benchmark_features
     from unifer.data.publish import MAX_SHARD_BYTES, ShardWriter
@@ -80,17 +122,19 @@ def build_synfer(
     if n_per_class < 1 or size < 1:
         raise ValueError(f"--n-per-class ({n_per_class}) and --size ({size}) must be positive.")
     candidates = synfer_emotions(emotions)
+    if style not in synfer.STYLES:
+        raise ValueError(f"Unknown SynFER style {style!r}; choose from {', '.join(synfer.STYLES)}.")
     test_per_class = max(1, n_per_class // 4) if test_per_class is None else test_per_class
-    test_jobs = stream_jobs(candidates, test_per_class, seed + 1, size)
-    train_jobs = stream_jobs(candidates, n_per_class, seed, size)
+    test_jobs = stream_jobs(candidates, test_per_class, seed + 1, size, style)
+    train_jobs = stream_jobs(candidates, n_per_class, seed, size, style)
     num_proc = num_proc or min(os.cpu_count() or 1, 8)
     parallel = num_proc > 1 and len(test_jobs) + len(train_jobs) >= _MIN_PARALLEL_FACES
     question = fer_question(candidates)
     started = time.perf_counter()
     with ExitStack() as stack:
-        # spawn, not fork: the parent holds pyarrow threads, which a fork would copy mid-lock.
-        pool = (
-            stack.enter_context(ProcessPoolExecutor(num_proc, mp_context=get_context("spawn"))) if parallel else None
+        pool = stack.enter_context(start_pool(num_proc)) if parallel else None
+        bar = stack.enter_context(
+            tqdm(total=len(test_jobs) + len(train_jobs), desc="SynFER", unit=" faces", disable=not progress)
         )
 
         def writer(config: str, split: str, features) -> ShardWriter:
@@ -100,7 +144,8 @@ def build_synfer(
 
         bench = writer("benchmark", "test", benchmark_features(candidates))
         cot, rlvr = writer("cot", "train", COT_FEATURES), writer("rlvr", "train", RLVR_FEATURES)
-        for i, ((emotion, _, _), png) in enumerate(zip(test_jobs, render(test_jobs, pool))):
+        for i, ((emotion, *_), png) in enumerate(zip(test_jobs, render(test_jobs, pool))):
+            bar.update()
             path = f"SynFER/test/{emotion}/{i:06d}.png"
             bench.write(
                 benchmark_example(
@@ -113,9 +158,10 @@ def build_synfer(
                     question,
                 )
             )
-        for i, ((emotion, item_seed, _), png) in enumerate(zip(train_jobs, render(train_jobs, pool))):
+        for i, ((emotion, item_seed, *_), png) in enumerate(zip(train_jobs, render(train_jobs, pool))):
+            bar.update()
             image = {"bytes": png, "path": f"{i:06d}.png"}
-            response = f"<think>{synfer.describe(emotion, item_seed)}</think><answer>{emotion}</answer>"
+            response = f"<think>{synfer.describe(emotion, item_seed, style)}</think><answer>{emotion}</answer>"
             cot.write(cot_example(question, response, image))
             rlvr.write(rlvr_example(question, emotion, image))
     seconds = time.perf_counter() - started
@@ -139,6 +185,7 @@ def build_synfer(
             str(size),
             "--emotions",
             *candidates,
+            *(["--style", style] if style != "default" else []),
         ]
     )
     _write_card(out_dir, outputs, candidates, command, faces)

@@ -4,13 +4,23 @@ This file doubles as Hub remote code: ``save_pretrained`` copies it (and the mod
 next to the weights, so a saved folder loads with ``trust_remote_code=True`` where ``unifer`` is not installed.
 """
 
+import logging
+
 from transformers import Qwen2_5_VLConfig
 
 from .labels import CANONICAL_EMOTIONS
 
+logger = logging.getLogger(__name__)
+
+#: The model type of plain Qwen2.5-VL checkpoints (UniFER-7B as published, everything ``unifer train`` saves).
+QWEN2_5_VL = "qwen2_5_vl"
+
 
 class UniFERConfig(Qwen2_5_VLConfig):
     """Qwen2.5-VL configuration with FER defaults.
+
+    ``UniFERConfig.from_pretrained`` (and so ``UniFERForConditionalGeneration.from_pretrained``) reads a plain
+    ``qwen2_5_vl`` checkpoint as a UniFER one: same architecture and weights, FER defaults added.
 
     Args (beyond Qwen2.5-VL's):
         candidate_labels: the labels a prediction chooses from when the caller gives none
@@ -27,3 +37,13 @@ class UniFERConfig(Qwen2_5_VLConfig):
     def __post_init__(self, **kwargs):
         self.candidate_labels = list(self.candidate_labels)
         super().__post_init__(**kwargs)
+
+    @classmethod
+    def get_config_dict(cls, pretrained_model_name_or_path, **kwargs):
+        # A deliberate conversion, not a mismatch: without it transformers warns that a `qwen2_5_vl` checkpoint
+        # "can yield errors" in a `unifer` model, which is untrue here (the modules and weights are the same).
+        config_dict, kwargs = super().get_config_dict(pretrained_model_name_or_path, **kwargs)
+        if config_dict.get("model_type") == QWEN2_5_VL:
+            logger.info("Reading the Qwen2.5-VL checkpoint %s as a UniFER model.", pretrained_model_name_or_path)
+            config_dict = {**config_dict, "model_type": cls.model_type}
+        return config_dict, kwargs

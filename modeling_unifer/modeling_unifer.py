@@ -4,8 +4,13 @@ Importing this module registers ``unifer`` with ``AutoConfig``, ``AutoModel``, `
 and ``AutoProcessor``. The file doubles as Hub remote code (``save_pretrained`` copies it with an ``auto_map``),
 so a saved UniFER folder loads with ``trust_remote_code=True`` even where ``unifer`` is not installed.
 
-UniFER-7B as published is a plain Qwen2.5-VL checkpoint: it loads into these classes, and UniFER checkpoints
-load into the Qwen2.5-VL classes, because the modules and weight names are the same.
+UniFER-7B as published is a plain Qwen2.5-VL checkpoint, and so is everything ``unifer train`` saves. The one way
+to get a model that predicts from any of them (Hub id or folder) is
+``UniFERForConditionalGeneration.from_pretrained(path)``: it reads a ``qwen2_5_vl`` config as a UniFER one (see
+``UniFERConfig.get_config_dict``). ``AutoModelForImageTextToText`` resolves by the checkpoint's own model type,
+so it gives a ``UniFERForConditionalGeneration`` only for folders saved from this class (``model_type: unifer``)
+and the plain Qwen2.5-VL class, without ``predict``, otherwise. UniFER checkpoints load into the Qwen2.5-VL classes
+too, because the modules and weight names are the same.
 """
 
 from transformers import (

@@ -6,7 +6,8 @@
     >>> fer("face.jpg", candidate_labels=["happiness", "sadness"])              # doctest: +SKIP
     [{'label': 'happiness', 'score': 0.93, 'reasoning': '…'}, {'label': 'sadness', 'score': 0.07, …}]
 
-Scores are the candidate probabilities of :class:`unifer.inference.FERPrediction`, sorted high to low; every
+Without ``candidate_labels`` the model config's ``candidate_labels`` are used (a UniFER checkpoint's), else the
+eight canonical emotions (a plain Qwen2.5-VL checkpoint). Scores are the candidate probabilities of :class:`unifer.inference.FERPrediction`, sorted high to low; every
 entry carries the model's reasoning and whether the answer was well formed.
 """
 
@@ -19,6 +20,7 @@ from transformers.pipelines import PIPELINE_REGISTRY
 
 from unifer.images import DEFAULT_IMAGE_SIZE
 from unifer.inference import TransformersEngine, predict_with_engine
+from unifer.labels import CANONICAL_EMOTIONS
 
 TASK = "facial-expression-recognition"
 
@@ -53,9 +55,7 @@ class FacialExpressionRecognitionPipeline(Pipeline):
             processor = self.processor or AutoProcessor.from_pretrained(self.model.name_or_path)
             self._engine = TransformersEngine(self.model, processor)
         config = self.model.config
-        candidates = candidate_labels or getattr(config, "candidate_labels", None)
-        if not candidates:
-            raise ValueError("Give candidate_labels=[...]: this model's config names no default candidates.")
+        candidates = candidate_labels or getattr(config, "candidate_labels", None) or CANONICAL_EMOTIONS
         size = image_size or getattr(config, "image_size", DEFAULT_IMAGE_SIZE)
         [prediction] = predict_with_engine(
             self._engine,

@@ -7,26 +7,33 @@ package: this module only wires it to widgets.
 Environment: ``UNIFER_MODEL`` (default: the published UniFER-7B), ``UNIFER_QUICKSTART_MODEL`` (fallback, default
 ``quickstart_out/final-model``), ``UNIFER_RESULTS_DIR`` (leaderboard, default ``space/results``),
 ``UNIFER_MAX_NEW_TOKENS`` (default 1024).
+
+A model that cannot load stops start-up (:class:`ModelUnavailableError`) on a GPU and whenever the model was named
+(``--model`` or ``UNIFER_MODEL``): visitors never get a stand-in's answers by mistake. Only the CPU/offline demo with
+no model named falls back to the quickstart model, else a tiny random model, under a banner saying so.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import logging
 import os
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import torch
 from PIL import Image
 
 from unifer import PUBLISHED_MODEL
 from unifer.images import ImageInputError, load_image
 from unifer.inference import FERPrediction, FERRequest, TransformersEngine, make_requests, stream_prediction
 from unifer.labels import CANONICAL_EMOTIONS, SUBSET_LABELS, SUBSETS, validate_candidates
+
+logger = logging.getLogger(__name__)
 
 try:  # On a ZeroGPU Space, `spaces.GPU` attaches a GPU for the duration of each call; elsewhere it is a no-op.
     import spaces
@@ -73,6 +80,7 @@ QUICKSTART_NOTICE = (
     "⚠️ **Demo mode — quickstart model** (`{path}`). {why}This model was trained only on "
     "**synthetic cartoon faces** (SynFER); do not expect sensible answers on real photos."
 )
+FALLBACK_REASON = "Could not load `{model}` ({error}), and this CPU demo names no model, so it runs a stand-in. "
 MODEL_NOTICE = "**Model:** `{path}`"
 
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="amber").set(
@@ -89,18 +97,34 @@ CSS = """
 # ---------------------------------------------------------------------------------------------------- model
 
 
+class ModelUnavailableError(ValueError):
+    """The model to serve cannot be loaded, where serving a stand-in would mislead (a GPU, or a named model)."""
+
+
 def load_model(requested: str | None = None) -> tuple[TransformersEngine, str]:
     """The engine to serve and the banner describing it.
 
-    ``requested`` (else ``UNIFER_MODEL``, else UniFER-7B) is tried first; when it cannot be loaded (offline, not
-    found, out of memory) the quickstart model, else a tiny random model built on the spot, keeps the demo up —
-    and the banner says so plainly."""
-    requested = requested or os.environ.get("UNIFER_MODEL") or PUBLISHED_MODEL
+    ``requested`` (else ``UNIFER_MODEL``, else UniFER-7B) is loaded. If it cannot be, a model that was named, or
+    any model on a GPU, raises :class:`ModelUnavailableError`; only the CPU/offline demo with no model named falls
+    back to the quickstart model, else a tiny random model built on the spot, and its banner says so plainly."""
+    named = requested or os.environ.get("UNIFER_MODEL")
+    model = named or PUBLISHED_MODEL
     try:
-        return TransformersEngine(requested), _notice(requested)
-    except Exception as err:  # any load failure: fall back, and report it in the banner and the log
-        why = f"Could not load `{requested}` ({type(err).__name__}: {_first_line(err)}). "
-        print(f"unifer space: {why}Falling back.", file=sys.stderr)
+        return TransformersEngine(model), _notice(model)
+    except Exception as err:  # offline, not found, out of memory, ...: each names its cause in its first line
+        error = f"{type(err).__name__}: {_first_line(err)}"
+        if named:
+            raise ModelUnavailableError(
+                f"Could not load the model `{model}` named by --model / UNIFER_MODEL ({error}). Give a model folder "
+                "or a Hub id this machine can reach; a named model is never replaced by a stand-in."
+            ) from err
+        if torch.cuda.is_available():
+            raise ModelUnavailableError(
+                f"Could not load the default model `{model}` on this GPU machine ({error}). Fix its access (network, "
+                "HF_TOKEN) or set UNIFER_MODEL; a GPU demo serves the real model or nothing."
+            ) from err
+    why = FALLBACK_REASON.format(model=model, error=error)
+    logger.warning("%s", why)
     quickstart = Path(os.environ.get("UNIFER_QUICKSTART_MODEL", DEFAULT_QUICKSTART_MODEL))
     if quickstart.is_dir():
         return TransformersEngine(quickstart), QUICKSTART_NOTICE.format(path=quickstart, why=why)

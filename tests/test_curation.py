@@ -154,8 +154,8 @@ def ledger(out):
 
 
 def kept_texts(out):
-    """The assistant texts of the curated rows (read with pyarrow: datasets cannot load an empty split)."""
-    rows = pq.read_table(out / "cot").to_pylist()
+    """The assistant texts of the curated rows (none written when nothing was kept: no empty split is left)."""
+    rows = pq.read_table(out / "cot").to_pylist() if (out / "cot").exists() else []
     return sorted(row["messages"][-1]["content"][0]["text"] for row in rows)
 
 
@@ -449,5 +449,6 @@ def test_local_teacher_plumbing(rlvr, tiny_model_path, tmp_path):
         assert line["accepted"] == ok and (line["reason"] is None) == ok
         right += [line["text"]] * ok
     assert kept_texts(out) == sorted(right)
+    assert (out / "README.md").exists() == bool(right)  # nothing kept: no card for load_dataset to fail on
     assert set(report["rejected"]) == set(REASONS) and report["rejected"]["error"] == 0
     assert_adds_up(report)

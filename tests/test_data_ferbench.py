@@ -115,6 +115,7 @@ def test_card_declares_configs_sizes_and_licence(built):
     assert meta["license"] == "other" and meta["size_categories"] == "10K<n<100K"
     assert set(meta["task_categories"]) == {"image-classification", "visual-question-answering"}
     assert "NOT redistributed" in text and "| happiness | 1,185 |" in text and "| contempt | 30 |" in text
+    assert "Access requests" in text and "licence" in meta["extra_gated_prompt"]  # suggests gating, and is ready
     assert all(sha in text for sha in ferbench.INDEX_SHA256.values())
     assert not (out / "skipped.jsonl").exists()
     assert sorted(p.name for p in (out / "all").iterdir()) == ["test-00000-of-00001.parquet"]
@@ -141,12 +142,12 @@ def test_missing_images_fail_before_anything_is_written(sfew_root, tmp_path, cap
             "sfew_2.0",
         ]
     )
-    err = capsys.readouterr().err
-    assert code == 2 and not out.exists()
-    assert "3 FERBench images" in err and "sfew_2.0 3/431" in err
-    assert records[3]["image_path"].lstrip("/") in err and "(image_unreadable)" in err
-    assert "SFEW-2.0/Val/Val_Aligned_Faces/<Class>/<name>.png" in err and "--allow-missing" in err
-    assert len(err.strip().splitlines()) == 1
+    # One error line, after the image check's progress bar.
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2 and not out.exists() and error.startswith("unifer data: error:")
+    assert "3 FERBench images" in error and "sfew_2.0 3/431" in error
+    assert records[3]["image_path"].lstrip("/") in error and "(image_unreadable)" in error
+    assert "SFEW-2.0/Val/Val_Aligned_Faces/<Class>/<name>.png" in error and "--allow-missing" in error
 
 
 def test_allow_missing_skips_and_reports(sfew_root, tmp_path):

@@ -102,9 +102,10 @@ def test_synfer_build_writes_three_marked_synthetic_configs(tmp_path):
     assert not train & {bench[i]["image"].tobytes() for i in range(6)}
 
 
-def test_synfer_faces_drawn_in_worker_processes_are_identical():
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])  # Linux's, and macOS's and Windows'
+def test_synfer_faces_drawn_in_worker_processes_are_identical(start_method):
     jobs = synfer_dataset.stream_jobs(("happiness", "fear"), 2, 0, 24)
     sequential = list(synfer_dataset.render(jobs, None))
-    with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(2, mp_context=get_context(start_method)) as pool:
         assert list(synfer_dataset.render(jobs, pool)) == sequential
     assert Image.open(io.BytesIO(sequential[0])).size == (24, 24)

@@ -160,6 +160,8 @@ def test_model_card_carries_the_results(reference_run, tiny_model_path, tmp_path
                 "--metrics",
                 str(out / "metrics.json"),
                 "--synthetic",
+                "--base-model",
+                "Qwen/Qwen2.5-VL-7B-Instruct",
                 "--name",
                 "unifer/tiny-test",
                 "--out",
@@ -170,7 +172,7 @@ def test_model_card_carries_the_results(reference_run, tiny_model_path, tmp_path
     )
     text = card.read_text()
     assert "model-index:" in text and "base_model: Qwen/Qwen2.5-VL-7B-Instruct" in text
-    assert "pipeline_tag: image-text-to-text" in text and "Synthetic demo model" in text
+    assert "pipeline_tag: image-text-to-text" in text and "Synthetic data" in text
     assert f"{result['accuracy']:.4f}" in text
 
 

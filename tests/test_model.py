@@ -37,9 +37,7 @@ def same_weights(a, b):
 def unifer_path(tiny_model_path, tmp_path_factory):
     """The tiny Qwen2.5-VL checkpoint loaded into the UniFER class and saved as a UniFER checkpoint."""
     out = tmp_path_factory.mktemp("unifer")
-    config = UniFERConfig.from_pretrained(tiny_model_path)
-    model = UniFERForConditionalGeneration.from_pretrained(tiny_model_path, config=config)
-    model.save_pretrained(out)
+    UniFERForConditionalGeneration.from_pretrained(tiny_model_path).save_pretrained(out)
     AutoProcessor.from_pretrained(tiny_model_path).save_pretrained(out)
     return out
 
@@ -219,6 +217,24 @@ def test_pipeline_returns_sorted_labels(unifer_path):
     scores = [entry["score"] for entry in out]
     assert scores == sorted(scores, reverse=True) and sum(scores) == pytest.approx(1.0)
     assert {"reasoning", "well_formed"} <= out[0].keys()
+
+
+def test_pipeline_defaults_to_the_canonical_emotions_on_a_plain_qwen_checkpoint(tiny_model_path):
+    from transformers import pipeline
+
+    import unifer.pipeline  # noqa: F401  (registers the task)
+
+    fer = pipeline("facial-expression-recognition", model=str(tiny_model_path))
+    assert fer.model.config.model_type == "qwen2_5_vl"  # no candidate_labels in its config
+    out = fer(draw_face("happiness", 0), max_new_tokens=4)
+    assert sorted(entry["label"] for entry in out) == sorted(UniFERConfig().candidate_labels)
+
+
+def test_a_qwen_config_is_read_as_unifer_only_by_the_unifer_classes(tiny_model_path):
+    assert type(AutoConfig.from_pretrained(tiny_model_path)).__name__ == "Qwen2_5_VLConfig"
+    config = UniFERConfig.from_pretrained(tiny_model_path)
+    assert config.model_type == "unifer" and config.candidate_labels == list(UniFERConfig().candidate_labels)
+    assert config.text_config.hidden_size == AutoConfig.from_pretrained(tiny_model_path).text_config.hidden_size
 
 
 def test_decompression_bomb_is_a_clear_input_error(tmp_path):

@@ -5,9 +5,12 @@ import json
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -15,14 +18,38 @@ import pytest
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network calls from the test servers
 
 gradio_client = pytest.importorskip("gradio_client")
+import torch  # noqa: E402
 from gradio_client import handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
+from packaging.requirements import Requirement  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from unifer import SUBSET_LABELS, parse  # noqa: E402
+from unifer import PUBLISHED_MODEL, SUBSET_LABELS, parse  # noqa: E402
 from unifer.data.synfer import draw_face  # noqa: E402
 from unifer.metrics.scoring import score  # noqa: E402
-from unifer.space.ui import LOCAL_SOURCE, NO_ANSWER, PAPER_SOURCE, build_demo, launch, load_model  # noqa: E402
+from unifer.space.export import space_files  # noqa: E402
+from unifer.space.ui import (  # noqa: E402
+    LOCAL_SOURCE,
+    NO_ANSWER,
+    PAPER_SOURCE,
+    ModelUnavailableError,
+    build_demo,
+    launch,
+    load_model,
+)
+
+from .artifacts import (  # noqa: E402
+    build_wheel,
+    canonical,
+    imported_distributions,
+    installed_closure,
+    link_distributions,
+    pip_resolves,
+    requirements,
+    venv_with,
+    wheel_requirements,
+)
+from .support import REPO  # noqa: E402
 
 MAX_NEW_TOKENS = 8  # enough to stream several chunks; the tiny model never stops on its own
 
@@ -172,13 +199,30 @@ def test_leaderboard_shows_paper_figures_and_local_runs(client):
     assert "`broken.json` (JSONDecodeError)" in note
 
 
-def test_unloadable_model_falls_back_to_quickstart_then_tiny_with_a_notice(tiny_model_path, tmp_path, monkeypatch):
+def test_a_named_model_that_cannot_load_stops_start_up(tmp_path, monkeypatch):
+    missing = str(tmp_path / "missing-model")
+    with pytest.raises(ModelUnavailableError, match="missing-model.*named by --model / UNIFER_MODEL"):
+        load_model(missing)
+    monkeypatch.setenv("UNIFER_MODEL", missing)
+    with pytest.raises(ModelUnavailableError, match="missing-model"):
+        load_model()
+
+
+def test_on_a_gpu_the_default_model_that_cannot_load_stops_start_up(monkeypatch):
+    monkeypatch.delenv("UNIFER_MODEL", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # the Hub is offline in tests: it cannot load
+    with pytest.raises(ModelUnavailableError, match=f"default model `{PUBLISHED_MODEL}` on this GPU machine"):
+        load_model()
+
+
+def test_the_cpu_demo_with_no_model_named_falls_back_with_a_notice(tiny_model_path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no quickstart_out/ here
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the fallback model's folder
-    monkeypatch.setenv("UNIFER_MODEL", str(tmp_path / "missing-model"))
+    monkeypatch.delenv("UNIFER_MODEL", raising=False)  # the published model cannot load offline
     monkeypatch.setenv("UNIFER_QUICKSTART_MODEL", str(tiny_model_path))
     _, notice = load_model()
-    assert "Could not load" in notice and "missing-model" in notice and "synthetic cartoon faces" in notice
+    assert "synthetic cartoon faces" in notice
+    assert f"Could not load `{PUBLISHED_MODEL}`" in notice and "CPU demo names no model" in notice
 
     monkeypatch.delenv("UNIFER_QUICKSTART_MODEL")
     built = []
@@ -187,8 +231,15 @@ def test_unloadable_model_falls_back_to_quickstart_then_tiny_with_a_notice(tiny_
         lambda path: built.append(path) or shutil.copytree(tiny_model_path, path, dirs_exist_ok=True),
     )
     engine, notice = load_model()
-    assert built and "tiny random model" in notice and "meaningless" in notice and "missing-model" in notice
+    assert built and "tiny random model" in notice and "meaningless" in notice and PUBLISHED_MODEL in notice
     assert engine.model.config.model_type == "qwen2_5_vl"
+
+
+def test_cli_refuses_a_model_that_cannot_load(tmp_path, capsys):
+    from unifer.commands import main
+
+    assert main(["space", "--model", str(tmp_path / "nope")]) == 2
+    assert "Could not load the model" in capsys.readouterr().err
 
 
 def test_cli_serves_on_loopback(tiny_model_path, tmp_path, monkeypatch):
@@ -201,3 +252,65 @@ def test_cli_serves_on_loopback(tiny_model_path, tmp_path, monkeypatch):
     assert main(["space", "--model", str(tiny_model_path), "--port", "7999", "--max-new-tokens", "4"]) == 0
     assert launched["server_name"] == "127.0.0.1" and launched["server_port"] == 7999 and not launched["share"]
     assert launched["demo"].fns  # a built Blocks app with its events
+
+
+# ---------------------------------------------------------------------------------------------------- the Space folder
+
+#: Installed by requirements.txt on the Hub but not in the test environment; ui.py imports it optionally.
+ZERO_GPU_ONLY = {"spaces"}
+
+
+def test_requirements_name_every_package_the_space_imports():
+    """Everything the Space's code imports (lazily too) is a listed requirement or one of unifer's own."""
+    listed = {canonical(r.name) for r in requirements(REPO / "space" / "requirements.txt")}
+    core = {canonical(Requirement(line).name) for line in metadata.requires("unifer") if "extra ==" not in line}
+    imported = imported_distributions(REPO / "space")
+    assert {"gradio", "torch", "unifer"} <= set(imported)
+    assert set(imported) <= listed | core | {"unifer"}, set(imported) - listed - core
+    assert "accelerate" in listed  # device_map="auto" on a GPU
+
+
+def test_the_export_writes_the_unifer_line_and_refuses_a_bad_one(tmp_path):
+    from unifer.commands import main
+
+    line = "unifer @ git+https://github.com/someone/unifer.git@v0.1.0"
+    assert main(["export", "space", str(tmp_path / "space"), "--unifer-requirement", line]) == 0
+    written = requirements(tmp_path / "space" / "requirements.txt")
+    assert str(written[0]) == line and {r.name for r in written[1:]} == {
+        r.name for r in requirements(REPO / "space" / "requirements.txt")
+    }
+    assert main(["export", "space", str(tmp_path / "other"), "--unifer-requirement", "unifer"]) == 2
+    assert not (tmp_path / "other").exists()
+
+
+def test_the_exported_space_runs_from_what_its_requirements_install(tiny_model_path, tmp_path):
+    """A fresh venv holding only what the Space's requirements.txt installs: unifer from a wheel of this checkout
+    (its requirement line), everything else linked from this environment's copies of the distributions those
+    requirements resolve to. app.py must import and build the demo there (offline, the tiny model named)."""
+    wheel = build_wheel(REPO, tmp_path / "wheel")
+    space = tmp_path / "space"
+    space.mkdir()
+    for name, text in space_files(f"unifer @ {wheel.as_uri()}").items():
+        (space / name).write_text(text)
+    [unifer_line, *others] = requirements(space / "requirements.txt")
+    closure, missing = installed_closure([*others, *wheel_requirements(wheel)])
+    assert missing == ZERO_GPU_ONLY
+    link_distributions(closure - {"unifer"}, tmp_path / "site")
+    python, site_packages = venv_with(tmp_path / "site", tmp_path / "venv")
+    pip = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--quiet"]
+    subprocess.run([*pip, "--target", str(site_packages), str(unifer_line)], check=True, timeout=300)
+    script = """
+import runpy, unifer, gradio
+app = runpy.run_path("app.py", run_name="space")
+assert isinstance(app["demo"], gradio.Blocks) and app["demo"].fns
+print("UNIFER", unifer.__file__)
+"""
+    env = {**os.environ, "UNIFER_MODEL": str(tiny_model_path), "GRADIO_ANALYTICS_ENABLED": "False"}
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run([python, "-c", script], cwd=space, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert str(tmp_path / "venv") in result.stdout.split("UNIFER", 1)[1]  # the wheel's unifer, not the checkout
+
+
+def test_pip_resolves_the_space_requirements_from_pypi(tmp_path):
+    pip_resolves(REPO / "space" / "requirements.txt")  # the unifer line is the exported one: a URL, not PyPI

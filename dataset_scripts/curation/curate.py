@@ -4,6 +4,7 @@ acceptance on the progress bar), then selects and writes the output from the led
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,8 @@ from .report import build_report, cli_command, report_markdown, write_card, writ
 from .selection import select
 from .settings import SAMPLING_SETTINGS, Settings
 from .teachers import EndpointTeacher, make_teacher
+
+logger = logging.getLogger(__name__)
 
 SETTINGS_FILE = "curation.json"
 
@@ -80,7 +83,12 @@ def curate_cot(
     )
     (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (out / "report.md").write_text(report_markdown(report), encoding="utf-8")
-    write_card(out, output, report, cli_command(str(rlvr), str(out), teacher, settings))
+    if output.num_examples:
+        write_card(out, output, report, cli_command(str(rlvr), str(out), teacher, settings))
+    else:  # datasets cannot load an empty split: say so rather than leave a folder it fails on
+        logger.warning(
+            "%s: no sample was kept, so no CoT dataset was written; report.md gives each rejection's reason", out
+        )
     return report
 
 

@@ -1,9 +1,15 @@
-"""FER accuracy: scores free-text answers of multimodal LLMs to facial-expression questions (FERBench style)."""
+"""FER accuracy: scores free-text answers of multimodal LLMs to facial-expression questions (FERBench style).
+
+The scoring itself is ``fer_scoring.score``, bundled from the ``unifer`` package by ``unifer export metric`` (see
+``unifer.metrics.export``): this folder needs only the packages in ``requirements.txt``.
+"""
 
 import datasets
 import evaluate
+import numpy  # noqa: F401  (fer_scoring needs it; imported here so that evaluate.load names it when missing)
+import sklearn  # noqa: F401  (likewise: evaluate checks only this script's imports)
 
-from unifer.metrics.scoring import score
+from .fer_scoring import score
 
 _CITATION = """\
 @misc{zhang2025rethinkingfacialexpressionrecognition,
@@ -86,24 +92,6 @@ class FERAccuracy(evaluate.Metric):
             reference_urls=["https://arxiv.org/abs/2511.00389", "https://github.com/zfkarl/UniFER"],
         )
 
-    def _compute(
-        self,
-        predictions,
-        references,
-        candidate_labels=None,
-        subsets=None,
-        errors=None,
-        extraction="strict",
-        bootstrap=1000,
-        seed=0,
-    ):
-        return score(
-            predictions,
-            references,
-            candidate_labels=candidate_labels,
-            subsets=subsets,
-            errors=errors,
-            extraction=extraction,
-            bootstrap=bootstrap,
-            seed=seed,
-        )
+    def _compute(self, predictions, references, **kwargs):
+        # Every option (candidate_labels, subsets, errors, extraction, bootstrap, seed, ...) is score()'s own.
+        return score(predictions, references, **kwargs)

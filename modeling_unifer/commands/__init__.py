@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from collections.abc import Callable, Sequence
 
@@ -17,10 +18,12 @@ COMMAND_MODULES: tuple[str, ...] = (
     "unifer.commands.quickstart",
     "unifer.commands.score",
     "unifer.commands.eval",
+    "unifer.commands.lmms_eval",
     "unifer.commands.card",
     "unifer.commands.train",
     "unifer.commands.data",
     "unifer.commands.space",
+    "unifer.commands.export",
 )
 
 
@@ -29,14 +32,28 @@ def build_parser() -> argparse.ArgumentParser:
         prog="unifer",
         description="UniFER: facial expression recognition with multimodal LLMs (FERBench, training, inference).",
     )
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="also log debugging detail")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_parser(subparsers)
     return parser
 
 
+def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
+    """The library logs through ``logging`` (``unifer.*`` loggers); the CLI shows its progress (INFO) by default."""
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    unifer_logger = logging.getLogger("unifer")
+    unifer_logger.handlers[:] = [handler]
+    unifer_logger.setLevel(level)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_logging(args.verbose, args.quiet)
     handler: Callable[[argparse.Namespace], int | None] = args.handler
     try:
         return handler(args) or 0

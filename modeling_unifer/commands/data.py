@@ -11,14 +11,28 @@ def _push(args, folder) -> None:
     if args.push_to_hub:
         from unifer.data.publish import push_to_hub
 
-        print(f"pushed: {push_to_hub(folder, args.push_to_hub, private=args.private)}")
+        visibility = "public" if args.public else "private"
+        print(f"pushed ({visibility}): {push_to_hub(folder, args.push_to_hub, private=not args.public)}")
+
+
+def _check_out(args) -> None:
+    """Refuse a non-empty --out unless --overwrite, before any work."""
+    from unifer.data.publish import prepare_out_dir
+
+    prepare_out_dir(args.out, overwrite=args.overwrite)
 
 
 def run_ferbench(args) -> int:
     from unifer.data.ferbench import build
 
+    _check_out(args)
     result = build(
-        args.images_root, args.out, subsets=args.subsets, index_dir=args.index_dir, allow_missing=args.allow_missing
+        args.images_root,
+        args.out,
+        subsets=args.subsets,
+        index_dir=args.index_dir,
+        allow_missing=args.allow_missing,
+        progress=True,
     )
     rows = ", ".join(f"{config} {n:,}" for config, n in result["rows"].items())
     skipped = f"; skipped {len(result['skipped'])} (see skipped.jsonl)" if result["skipped"] else ""
@@ -30,7 +44,9 @@ def run_ferbench(args) -> int:
 def run_released(args) -> int:
     from unifer.data.cot_rlvr import build
 
-    report = build(args.kind, args.json, args.images_root, args.out, progress=True)
+    _check_out(args)
+    check_answers = not getattr(args, "no_answer_filter", False)  # the option exists for cot only
+    report = build(args.kind, args.json, args.images_root, args.out, progress=True, check_answers=check_answers)
     print(report.summary())
     _push(args, args.out)
     return 0
@@ -39,6 +55,7 @@ def run_released(args) -> int:
 def run_synfer(args) -> int:
     from unifer.data.synfer_dataset import build_synfer
 
+    _check_out(args)
     result = build_synfer(
         args.out,
         n_per_class=args.n_per_class,
@@ -47,6 +64,7 @@ def run_synfer(args) -> int:
         emotions=args.emotions,
         test_per_class=args.test_per_class,
         num_proc=args.num_proc,
+        progress=True,
     )
     rows = ", ".join(f"{config} {n:,}" for config, n in result["rows"].items())
     print(
@@ -59,8 +77,15 @@ def run_synfer(args) -> int:
 def run_ingest(args) -> int:
     from unifer.data.ingest import ingest
 
+    _check_out(args)
     result = ingest(
-        args.images_root, args.out, csv_path=args.csv, label_map=args.label_map, name=args.name, fmt=args.format
+        args.images_root,
+        args.out,
+        csv_path=args.csv,
+        label_map=args.label_map,
+        name=args.name,
+        fmt=args.format,
+        progress=True,
     )
     rows = ", ".join(f"{label} {n:,}" for label, n in result["rows"].items())
     print(f"ingested -> {args.out} ({args.format}): {rows}")
@@ -113,7 +138,8 @@ def run_curate(args) -> int:
     print(
         f"curated {report['items']['curated']:,} items: {samples['drawn']:,} samples drawn, "
         f"{samples['accepted']:,} accepted ({format_rate(report['acceptance_rate'])}), {samples['kept']:,} kept"
-        f"{f' (rejected: {reasons})' if reasons else ''} -> {Path(paths.out) / 'cot'}; see "
+        f"{f' (rejected: {reasons})' if reasons else ''} -> "
+        f"{Path(paths.out) / 'cot' if samples['kept'] else 'nothing written (no sample kept)'}; see "
         f"{Path(paths.out) / 'report.md'}"
     )
     return 0
@@ -121,8 +147,13 @@ def run_curate(args) -> int:
 
 def _hub_options() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("--push-to-hub", metavar="REPO", help="upload the folder to this Hub dataset repository")
-    parent.add_argument("--private", action="store_true", help="create the Hub repository as private")
+    parent.add_argument(
+        "--push-to-hub", metavar="REPO", help="upload the folder to this Hub dataset repository (private by default)"
+    )
+    parent.add_argument(
+        "--public", action="store_true", help="create the Hub repository as public (check the images' licences first)"
+    )
+    parent.add_argument("--overwrite", action="store_true", help="replace the dataset in a non-empty --out folder")
     return parent
 
 
@@ -166,6 +197,13 @@ def add_parser(subparsers) -> None:
         released.add_argument("--json", required=True, help=f"released JSON list or JSONL with {fields}")
         released.add_argument("--images-root", required=True, help="folder the rows' image_path values are under")
         released.add_argument("--out", required=True, help="output folder")
+        if kind == "cot":
+            released.add_argument(
+                "--no-answer-filter",
+                action="store_true",
+                help="keep responses that name no single candidate in one <answer> block (the official SFT trained "
+                "on every released row); the summary and card count them",
+            )
         released.set_defaults(handler=run_released)
 
     syn = kinds.add_parser("synfer", parents=[hub], help="SYNTHETIC SynFER faces: benchmark, cot and rlvr configs")

@@ -15,8 +15,9 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("space", help="serve the Gradio demo (upload a face, see reasoning and answer)")
     parser.add_argument(
         "--model",
-        help="model folder or Hub id (default: $UNIFER_MODEL, else Karl28/UniFER-7B; "
-        "falls back to the quickstart or tiny model, with a notice, if it cannot load)",
+        help="model folder or Hub id (default: $UNIFER_MODEL, else Karl28/UniFER-7B). A named model, or any model "
+        "on a GPU, that cannot load stops start-up; only the CPU demo with no model named falls back to the "
+        "quickstart or tiny model, with a notice",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     parser.add_argument("--port", type=int, help="port (default: the first free one from 7860)")

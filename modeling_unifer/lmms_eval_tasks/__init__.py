@@ -1,0 +1,54 @@
+"""FERBench as lmms-eval tasks (``ferbench/``): the folder to pass as lmms-eval's ``--include_path``.
+
+The shipped tasks read the benchmark from ``./ferbench`` (where ``unifer data build ferbench --out ferbench`` puts
+it); :func:`write_task_folder` writes a copy that reads another folder or Hub dataset. Tasks: ``ferbench`` (group of
+``ferbench_rafdb``, ``ferbench_ferplus``, ``ferbench_affectnet``, ``ferbench_sfew``) and ``ferbench_folder`` (every
+item of any FERBench-format folder's default config, SynFER included). See docs/evaluation.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+TASK_FOLDER = Path(__file__).parent / "ferbench"
+TEMPLATE = "_default_template_yaml"
+FOLDER_TASK = "ferbench_folder.yaml"
+_DATASET_PATH = re.compile(r"^dataset_path: .*$", re.MULTILINE)
+
+
+def task_folder() -> Path:
+    """The shipped task folder (``--include_path``); its tasks read ``./ferbench``."""
+    return TASK_FOLDER
+
+
+def task_files() -> list[Path]:
+    """What lmms-eval reads from the folder: the YAMLs, the shared template and ``utils.py``."""
+    return sorted([*TASK_FOLDER.glob("*.yaml"), TASK_FOLDER / TEMPLATE, TASK_FOLDER / "utils.py"])
+
+
+def write_task_folder(benchmark: str, out_dir: str | Path, *, config: str | None = None) -> Path:
+    """Copy the tasks to ``out_dir``, reading ``benchmark`` (a local folder, made absolute, or a Hub dataset id);
+    ``config`` picks the config ``ferbench_folder`` reads (default: the dataset's default one)."""
+    local = Path(benchmark).expanduser()
+    if local.exists():
+        if not (local / "README.md").is_file():
+            raise ValueError(
+                f"{benchmark} has no README.md: give a FERBench-format folder (unifer data build ferbench|synfer, "
+                "unifer data ingest) or a Hub dataset id."
+            )
+        benchmark = str(local.resolve())
+    elif benchmark.count("/") != 1 or benchmark.startswith((".", "/", "~")):
+        raise ValueError(f"{benchmark} is neither a folder nor a Hub dataset id (owner/name).")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for source in task_files():
+        text = source.read_text(encoding="utf-8")
+        if source.name == TEMPLATE:
+            # JSON strings are YAML strings: a path with spaces or colons stays one value.
+            text = _DATASET_PATH.sub(lambda _: f"dataset_path: {json.dumps(benchmark)}", text, count=1)
+        if source.name == FOLDER_TASK and config:
+            text += f"dataset_name: {json.dumps(config)}\n"
+        (out / source.name).write_text(text, encoding="utf-8")
+    return out
