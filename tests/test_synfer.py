@@ -214,3 +214,15 @@ def test_save_grid_writes_a_labelled_png(tmp_path):
 def test_module_exports():
     for name in ("SYNFER_EMOTIONS", "draw_face", "geometry", "describe", "iter_faces", "item_seed", "save_grid"):
         assert hasattr(synfer, name)
+
+
+def test_bold_style_keeps_the_label_out_of_the_reasoning_and_refuses_unknown_styles():
+    from unifer.data.synfer import SYNFER_EMOTIONS, describe, draw_face
+
+    for emotion in SYNFER_EMOTIONS:
+        text = describe(emotion, seed=3, style="bold").lower()
+        assert emotion not in text and 2 <= text.count(". ") + 1 <= 3  # cues, never the answer
+        assert draw_face(emotion, seed=3, size=56, style="bold").size == (56, 56)
+    assert draw_face("anger", 1, 56, style="bold").tobytes() != draw_face("anger", 1, 56).tobytes()
+    with pytest.raises(ValueError, match="unknown SynFER style 'glossy'"):
+        draw_face("anger", 1, 56, style="glossy")

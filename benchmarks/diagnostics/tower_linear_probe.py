@@ -41,7 +41,7 @@ def tokens(model, processor, dataset, size: int) -> torch.Tensor:
 def drawn(emotions, stream: int, n: int) -> list[dict]:
     """Expression and drawn features of a SynFER stream's first ``n`` faces, in build_synfer's row order."""
     jobs = stream_jobs(emotions, -(-n // len(emotions)), stream, size=0)[:n]
-    return [{"emotion": emotion, **geometry(emotion, seed)} for emotion, seed, _ in jobs]
+    return [{"emotion": emotion, **geometry(emotion, seed)} for emotion, seed, *_ in jobs]
 
 
 def main() -> None:

@@ -64,6 +64,7 @@ def run_synfer(args) -> int:
         emotions=args.emotions,
         test_per_class=args.test_per_class,
         num_proc=args.num_proc,
+        style=args.style,
         progress=True,
     )
     rows = ", ".join(f"{config} {n:,}" for config, n in result["rows"].items())
@@ -214,6 +215,12 @@ def add_parser(subparsers) -> None:
     syn.add_argument("--size", type=int, default=224, help="image side in pixels (default: %(default)s)")
     syn.add_argument("--emotions", nargs="+", help="emotions to draw (default: all eight)")
     syn.add_argument("--num-proc", type=int, help="drawing processes (default: CPU count, at most 8)")
+    syn.add_argument(
+        "--style",
+        choices=("default", "bold"),
+        default="default",
+        help="SynFER look: default, or bold (the quickstart's 56 px faces: bigger cues, no nuisance)",
+    )
     syn.set_defaults(handler=run_synfer)
 
     ing = actions.add_parser("ingest", parents=[hub], help="your labelled images as a benchmark or RLVR rows")

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 
 def run(args) -> int:
-    from unifer.quickstart import BANNER, FAST, Plan, run_quickstart, table
+    from unifer.quickstart import BANNER, FAST, Plan, lift_line, run_quickstart, table
 
     plan = FAST if args.fast else Plan()
     print(BANNER, flush=True)
-    started = time.perf_counter()
-    rows = run_quickstart(Path(args.out), plan, args.seed)
-    total = time.perf_counter() - started
+    summary = run_quickstart(Path(args.out), plan, args.seed)
+    total = summary["total_seconds"]
     print(
-        f"\n{table(rows)}\n\nchance accuracy {1 / len(plan.emotions):.3f}; total {total:.0f} s "
-        f"(budget {args.minutes_budget:.0f} min). Report: {Path(args.out) / 'report.md'}; "
+        f"\n{table(summary['rows'])}\n\n{lift_line(summary['grpo_lift'])}\n"
+        f"chance accuracy {1 / len(plan.emotions):.3f}; total {total:.0f} s (budget {args.minutes_budget:.0f} min). "
+        f"Report: {Path(args.out) / 'report.md'} (pictures: {Path(args.out) / 'story.png'}); "
         f"model: {Path(args.out) / 'final-model'}"
     )
     if total > args.minutes_budget * 60:
