@@ -231,7 +231,6 @@ class TransformersEngine:
         self.processor = processor or AutoProcessor.from_pretrained(
             model.name_or_path, trust_remote_code=trust_remote_code
         )
-        self.processor.tokenizer.padding_side = "left"
 
     @property
     def tokenizer(self):
@@ -241,7 +240,9 @@ class TransformersEngine:
         return self.processor.apply_chat_template(request.messages(), add_generation_prompt=True, tokenize=False)
 
     def _encode(self, texts: list[str], images: list[Any]) -> dict[str, torch.Tensor]:
-        inputs = self.processor(text=texts, images=images, padding=True, return_tensors="pt")
+        # Left padding per call (generation continues every row from its last token); the processor, which a
+        # trainer may share, is left as it is.
+        inputs = self.processor(text=texts, images=images, padding=True, padding_side="left", return_tensors="pt")
         return inputs.to(self.model.device)
 
     def generate_batches(

@@ -245,7 +245,6 @@ def evaluate_in_training(model, processor, label: str, data: Path, out: Path, pl
     from unifer.evaluation import evaluate_model
     from unifer.inference import TransformersEngine
 
-    padding_side = processor.tokenizer.padding_side
     try:
         result = evaluate_model(
             f"{label} (in training)",
@@ -261,7 +260,6 @@ def evaluate_in_training(model, processor, label: str, data: Path, out: Path, pl
         )
     finally:
         model.train()
-        processor.tokenizer.padding_side = padding_side
     return result["accuracy"]
 
 

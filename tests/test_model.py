@@ -242,3 +242,14 @@ def test_decompression_bomb_is_a_clear_input_error(tmp_path):
     Image.new("1", (14_000, 14_000)).save(bomb)  # 196M pixels: PIL refuses it before decoding
     with pytest.raises(ImageInputError, match="image 0: larger than"):
         make_requests([bomb], RAF)
+
+
+def test_engine_pads_left_without_changing_a_shared_processor(tiny_model_path):
+    processor = AutoProcessor.from_pretrained(tiny_model_path)
+    side = processor.tokenizer.padding_side
+    engine = TransformersEngine(str(tiny_model_path), processor)
+    faces = [draw_face("anger", 0, size=64), draw_face("fear", 1, size=224)]
+    together = engine.generate(make_requests(faces, RAF), batch_size=2, max_new_tokens=4)
+    alone = [engine.generate(make_requests([face], RAF), max_new_tokens=4)[0] for face in faces]
+    assert [g.text for g in together] == [g.text for g in alone]  # left padding: batching changes nothing
+    assert processor.tokenizer.padding_side == side  # a trainer sharing the processor keeps its setting
