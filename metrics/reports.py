@@ -31,8 +31,8 @@ def per_class_rows(figures: dict[str, Any]) -> list[tuple[str, float, float, flo
     return [(c["emotion"], c["precision"], c["recall"], c["f1"], c["support"]) for c in per_class]
 
 
-def format_ci(ci: list[float] | None) -> str:
-    return "–" if ci is None else f"[{ci[0]:.4f}, {ci[1]:.4f}]"
+def format_ci(ci: list[float] | None, digits: int = 4) -> str:
+    return "–" if ci is None else f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
 
 
 def write_report(
@@ -203,17 +203,25 @@ def _examples_section(records: Sequence[dict[str, Any]], extraction: str) -> lis
 
 
 def _plot_confusion(figures: dict[str, Any], title: str, path: Path) -> None:
-    """Row-normalised confusion matrix (rate of each gold class's items) with the counts written in the cells."""
+    """One group's confusion matrix, saved as a PNG (see :func:`draw_confusion`)."""
     from matplotlib.figure import Figure  # a bare Figure renders with Agg and never touches pyplot's GUI state
 
+    columns = len(figures["confusion_labels"])
+    fig = Figure(figsize=(1.2 + 0.75 * columns, 1.2 + 0.7 * len(figures["confusion_matrix"])), layout="constrained")
+    ax = fig.add_subplot()
+    fig.colorbar(draw_confusion(ax, figures, title), ax=ax, label="share of gold class")
+    fig.savefig(path, dpi=120)
+
+
+def draw_confusion(ax, figures: dict[str, Any], title: str):
+    """Row-normalised confusion matrix (rate of each gold class's items) with the counts written in the cells, on
+    a matplotlib ``ax``; returns the image (for a colorbar)."""
     counts = np.array(figures["confusion_matrix"])
     columns = figures["confusion_labels"]
     rows = columns[: len(counts)]
     # Divide by support, not the row sum: paper-mode matrices omit "unknown", whose share must not vanish.
     support = np.array([row[4] for row in per_class_rows(figures)], dtype=float)
     rates = counts / np.maximum(support, 1)[:, None]
-    fig = Figure(figsize=(1.2 + 0.75 * len(columns), 1.2 + 0.7 * len(rows)), layout="constrained")
-    ax = fig.add_subplot()
     image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     for (r, c), count in np.ndenumerate(counts):
         ax.text(
@@ -225,8 +233,7 @@ def _plot_confusion(figures: dict[str, Any], title: str, path: Path) -> None:
     ax.set_xlabel(f"predicted ({hidden} unknown not shown)" if hidden else "predicted")
     ax.set_ylabel("gold")
     ax.set_title(f"{title}\nn={figures['n']}, accuracy={figures['accuracy']:.2%}", fontsize=9)
-    fig.colorbar(image, ax=ax, label="share of gold class")
-    fig.savefig(path, dpi=120)
+    return image
 
 
 def format_table(result: dict) -> str:

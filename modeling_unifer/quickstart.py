@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from unifer.data.synfer import SYNFER_EMOTIONS as EMOTIONS
+from unifer.metrics.reports import draw_confusion, format_ci
+from unifer.metrics.scoring import accuracy_interval
 
 logger = logging.getLogger(__name__)
 
@@ -333,14 +335,6 @@ def paired_lift(before: Path, after: Path, resamples: int = 10_000, seed: int = 
     }
 
 
-def binomial_ci(accuracy: float, n: int, resamples: int = 1000, seed: int = 0) -> list[float]:
-    """95% bootstrap interval of an accuracy over ``n`` items (as ``unifer eval`` computes its ``accuracy_ci95``)."""
-    import numpy as np
-
-    low, high = np.percentile(np.random.default_rng(seed).binomial(n, accuracy, size=resamples) / n, [2.5, 97.5])
-    return [float(low), float(high)]
-
-
 def grpo_curve(out: Path) -> dict[str, list]:
     """GRPO over its steps: the mean accuracy reward of the sampled completions (``trainer_state.json``'s log
     history) and the greedy held-out accuracy (before GRPO, every ``grpo_eval_every`` steps, after)."""
@@ -389,24 +383,11 @@ def plot_story(out: Path, summary: dict[str, Any], plan: Plan) -> Path:
     steps.xaxis.get_major_locator().set_params(integer=True)
     steps.legend(loc="lower right")
     for ax, stage in ((before, "sft"), (after, "grpo")):
-        _confusion(ax, json.loads((out / f"eval-{stage}" / "metrics.json").read_text()), f"after {stage.upper()}")
+        metrics = json.loads((out / f"eval-{stage}" / "metrics.json").read_text())
+        draw_confusion(ax, metrics.get("overall", metrics), f"after {stage.upper()}")
     path = out / "story.png"
     fig.savefig(path, dpi=100)
     return path
-
-
-def _confusion(ax, metrics: dict[str, Any], title: str) -> None:
-    import numpy as np
-
-    metrics = metrics.get("overall", metrics)
-    counts = np.array(metrics["confusion_matrix"])
-    labels = metrics["confusion_labels"]
-    ax.imshow(counts / np.maximum(counts.sum(axis=1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
-    for (r, c), count in np.ndenumerate(counts):
-        ax.text(c, r, str(count), ha="center", va="center", color="white" if count > counts.sum(1)[r] / 2 else "black")
-    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
-    ax.set_yticks(range(len(counts)), labels[: len(counts)])
-    ax.set(xlabel="predicted", ylabel="gold", title=f"{title}: accuracy {metrics['accuracy']:.3f}")
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -438,9 +419,7 @@ def write_report(out: Path, summary: dict[str, Any], plan: Plan, seed: int) -> N
         if plan.vision.get("token_loss_weight")
         else ""
     )
-    intervals = "\n".join(
-        f"| {row['stage']} | {row['accuracy']:.3f} | {format_interval(row['ci95'])} |" for row in rows
-    )
+    intervals = "\n".join(f"| {row['stage']} | {row['accuracy']:.3f} | {format_ci(row['ci95'], 3)} |" for row in rows)
     held_out = " · ".join(
         f"{step}: {accuracy:.3f}" for step, accuracy in zip(curve["held_out_steps"], curve["held_out_accuracy"])
     )
@@ -492,10 +471,6 @@ Per-stage evaluation folders (`eval-*/`) hold predictions, metrics.json, report.
     (out / "quickstart.json").write_text(json.dumps({"seed": seed, **summary, "plan": asdict(plan)}, indent=2))
 
 
-def format_interval(ci: list[float]) -> str:
-    return f"{ci[0]:.3f} – {ci[1]:.3f}"
-
-
 def run_quickstart(out: Path, plan: Plan, seed: int = 0) -> dict[str, Any]:
     """Run every stage into ``out`` with ``plan.torch_threads`` PyTorch threads; returns the summary
     ``quickstart.json`` holds (``rows`` per stage, ``grpo_lift``, ``grpo_curve``, ``total_seconds``)."""
@@ -541,7 +516,7 @@ def _run_stages(out: Path, plan: Plan, seed: int) -> dict[str, Any]:
             "stage": "vision",
             "seconds": time.perf_counter() - stage_start,
             "accuracy": probe,
-            "ci95": binomial_ci(probe, test_faces),
+            "ci95": accuracy_interval(probe, test_faces),
         }
     ]
     logger.info("[%5.0fs] vision (stage 0): probe accuracy %.3f", time.perf_counter() - started, probe)
