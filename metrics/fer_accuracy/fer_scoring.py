@@ -779,14 +779,16 @@ def _with_overall(extraction: str, per_subset: dict, overall: dict) -> dict[str,
 
 
 def _accuracy_ci(correct: np.ndarray, bootstrap: int, seed: int) -> list[float] | None:
-    """95% percentile-bootstrap interval of accuracy over items (None when ``bootstrap`` is 0).
+    """95% interval of the accuracy of ``correct`` (None when ``bootstrap`` is 0): see :func:`accuracy_interval`."""
+    return accuracy_interval(float(correct.mean()), len(correct), bootstrap, seed) if bootstrap else None
+
+
+def accuracy_interval(accuracy: float, n: int, resamples: int = 1000, seed: int = 0) -> list[float]:
+    """95% percentile-bootstrap interval of an accuracy over ``n`` items.
 
     Resampling n items with replacement and counting the correct ones is exactly a Binomial(n, accuracy) draw,
-    so the bootstrap distribution is sampled directly instead of through a (bootstrap x n) index matrix.
+    so the bootstrap distribution is sampled directly instead of through a (resamples x n) index matrix.
     """
-    if not bootstrap:
-        return None
     rng = np.random.default_rng(seed)
-    resampled = rng.binomial(len(correct), correct.mean(), size=bootstrap) / len(correct)
-    low, high = np.percentile(resampled, [2.5, 97.5])
+    low, high = np.percentile(rng.binomial(n, accuracy, size=resamples) / n, [2.5, 97.5])
     return [float(low), float(high)]
