@@ -53,11 +53,14 @@ class FERRequest:
 
 @dataclass(frozen=True)
 class Generation:
-    """What an engine generated for one request."""
+    """What an engine generated for one request. ``prompt_tokens``: the prompt's size where the engine reports it
+    (a server's usage); ``error``: why there is no answer (a server's refusal, filter or failure), else None."""
 
     text: str
     num_tokens: int
     seconds: float
+    prompt_tokens: int | None = None
+    error: str | None = None
 
 
 @dataclass
@@ -67,7 +70,8 @@ class FERPrediction:
     ``label`` is the strict parse of the answer (None when the answer names no single candidate);
     ``probabilities`` scores every candidate as the answer continuation of the generated reasoning
     (teacher-forced likelihood of ``<answer>{label}</answer>``), normalised over the candidates (empty when not
-    asked for). ``num_tokens`` and ``seconds`` describe the generation (seconds: the batch's time per item).
+    asked for). ``num_tokens`` and ``seconds`` describe the generation (seconds: the batch's time per item);
+    ``prompt_tokens`` and ``error`` are the :class:`Generation`'s.
     """
 
     label: str | None
@@ -78,6 +82,8 @@ class FERPrediction:
     probabilities: dict[str, float] = field(default_factory=dict)
     num_tokens: int | None = None
     seconds: float | None = None
+    prompt_tokens: int | None = None
+    error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,6 +135,8 @@ def to_prediction(
         probabilities=probabilities or {},
         num_tokens=generation.num_tokens if generation else None,
         seconds=generation.seconds if generation else None,
+        prompt_tokens=generation.prompt_tokens if generation else None,
+        error=generation.error if generation else None,
     )
 
 
@@ -365,11 +373,15 @@ def softmax(logprobs: dict[str, float]) -> dict[str, float]:
 
 
 #: Engines by name, imported only when asked for (vLLM is an optional extra).
-ENGINES = {"transformers": "unifer.inference:TransformersEngine", "vllm": "unifer.vllm_engine:VLLMEngine"}
+ENGINES = {
+    "transformers": "unifer.inference:TransformersEngine",
+    "vllm": "unifer.vllm_engine:VLLMEngine",
+    "openai": "unifer.openai_engine:OpenAIEngine",
+}
 
 
 def load_engine(name: str, model: Any, **kwargs: Any) -> Engine:
-    """An inference engine by name: ``transformers`` or ``vllm``."""
+    """An inference engine by name: ``transformers``, ``vllm`` or ``openai`` (any OpenAI-compatible server)."""
     import importlib
 
     try:
@@ -396,7 +408,9 @@ def predict(
     ``images``: PIL images, paths, bytes or numpy arrays (a single one is accepted too).
     ``candidate_labels``: defaults to the model config's ``candidate_labels``, else the 8 canonical emotions.
     ``engine_kwargs`` go to the engine (:func:`load_engine`), e.g. ``{"dtype": "float32"}``, or
-    ``{"tensor_parallel_size": 2, "max_model_len": 4096}`` with ``backend="vllm"``.
+    ``{"tensor_parallel_size": 2, "max_model_len": 4096}`` with ``backend="vllm"``, or
+    ``{"base_url": "http://127.0.0.1:8000/v1"}`` with ``backend="openai"`` (``model`` is then the served name; an
+    API engine gives no probabilities, so they default to off there).
     Other keyword arguments: see :func:`predict_with_engine`.
     """
     if not isinstance(images, (list, tuple)):
@@ -406,4 +420,5 @@ def predict(
     if candidate_labels is None:
         config = getattr(getattr(engine, "model", None), "config", None)
         candidate_labels = getattr(config, "candidate_labels", None) or CANONICAL_EMOTIONS
+    kwargs.setdefault("probabilities", getattr(engine, "scores_candidates", True))
     return predict_with_engine(engine, images, candidate_labels, **kwargs)
