@@ -31,10 +31,11 @@ EXTRAS = {
         "pyarrow>=18",
         "pyyaml>=6",
         "ijson>=3.2",
-        "httpx>=0.27",
+        "openai>=1.40",  # curation's endpoint teacher (message.refusal is 1.40's; tested with 3.63)
     ],
     # `unifer eval` and `unifer score`: the benchmark loader, sharding under accelerate, scoring and the report.
-    "eval": ["datasets>=4.0", "accelerate>=1.10", "scikit-learn>=1.5", "matplotlib>=3.8"],
+    # `--backend openai` talks to servers through the openai SDK (message.refusal is 1.40's; tested with 3.63).
+    "eval": ["datasets>=4.0", "accelerate>=1.10", "scikit-learn>=1.5", "matplotlib>=3.8", "openai>=1.40"],
     # FERBench as lmms-eval tasks (unifer/lmms_eval_tasks). The tasks' aggregation reads lmms-eval's CLI arguments
     # (0.7's `args=` hook) and its qwen2_5_vl wrapper imports decord (the video-legacy extra) at import time;
     # lmms_eval.evaluator patches filelock._api, which filelock 4 removed.
