@@ -31,7 +31,7 @@ from unifer.labels import normalize
 
 EMOTIONS = ["happy", "sad", "anger", "surprise", "neutral"]
 K = 2
-FAST = dict(samples_per_item=K, image_size=32, retries=2, backoff=0.01, timeout=2.0, concurrency=4)
+FAST = dict(samples_per_item=K, image_size=32, retries=2, timeout=2.0, concurrency=4)
 
 
 @pytest.fixture(scope="module")

@@ -42,9 +42,10 @@ class Settings:
     max_new_tokens: int = _option(1024, "generation budget per sample, in tokens")
     image_size: int = _option(DEFAULT_IMAGE_SIZE, "side of the (square) image sent, in pixels")
     concurrency: int = _option(16, "items in flight: parallel requests, or items per local generation batch")
-    retries: int = _option(5, "endpoint retries per request after the first attempt")
+    retries: int = _option(
+        5, "endpoint retries per request after the first attempt (the openai SDK's, with its backoff)"
+    )
     timeout: float = _option(300.0, "endpoint seconds per request")
-    backoff: float = _option(1.0, "first endpoint retry delay in seconds, doubled per retry, with jitter")
     limit: int | None = _option(
         None, "curate only the first N items of the curation order (a class-balanced random sample)", metavar="N"
     )
@@ -57,7 +58,7 @@ class Settings:
             for name in ("samples_per_item", "max_new_tokens", "image_size", "concurrency", "timeout", "max_per_item")
             if getattr(self, name) is not None and getattr(self, name) <= 0
         ]
-        bad += [name for name in ("retries", "backoff", "limit", "max_per_class") if (getattr(self, name) or 0) < 0]
+        bad += [name for name in ("retries", "limit", "max_per_class") if (getattr(self, name) or 0) < 0]
         if not 0 < self.dedup_threshold <= 1:
             bad.append("dedup_threshold")
         if bad:

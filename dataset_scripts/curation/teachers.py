@@ -1,18 +1,15 @@
-"""Teachers: an OpenAI-compatible endpoint (``EndpointTeacher``, with retries and backoff) or a local model through
-the one inference path (``EngineTeacher``), chosen by ``make_teacher``.
+"""Teachers: an OpenAI-compatible endpoint (``EndpointTeacher``) or a local model through the one inference path
+(``EngineTeacher``), chosen by ``make_teacher``.
 
-Both have ``run(items)``, which yields ``(item, texts, error)`` per item as it completes: texts are its K
-samples, or None (with the error message) when the teacher gave no answer.
+The endpoint is reached through the openai SDK as ``unifer eval --backend openai`` reaches it
+(:mod:`unifer.openai_engine`: the same client, messages and failure reasons); its retries, exponential backoff and
+``Retry-After`` handling are the SDK's. Both teachers have ``run(items)``, which yields ``(item, texts, error)`` per
+item as it completes: texts are its K samples, or None (with the error message) when the teacher gave no answer.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 import itertools
-import os
-import random
-import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any
@@ -22,50 +19,27 @@ from unifer.images import ImageInputError, prepare_image
 from .items import Item
 from .settings import Settings
 
-_MAX_BACKOFF = 60.0
-
 #: What a teacher yields per item: (item, its K texts or None, the error message or None).
 Answer = tuple[Item, list[str] | None, str | None]
 
 
-class TeacherError(RuntimeError):
-    """The teacher gave no answer for an item (retries exhausted or a non-retryable reply)."""
-
-
-def png_data_url(image: Any, size: int) -> str:
-    """The face prepared as the engines prepare it, inline as a PNG data URL."""
-    buffer = io.BytesIO()
-    prepare_image(image, size).save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def backoff_delay(attempt: int, base: float, retry_after: str | None = None) -> float:
-    """Exponential backoff with jitter (so parallel clients do not retry in lockstep); a server's numeric
-    ``Retry-After`` is a floor."""
-    delay = min(_MAX_BACKOFF, base * 2**attempt) * random.uniform(0.5, 1.0)
-    try:
-        return max(delay, min(_MAX_BACKOFF, float(retry_after))) if retry_after else delay
-    except ValueError:  # an HTTP date: the exponential delay will do
-        return delay
-
-
 class EndpointTeacher:
     """An OpenAI-compatible ``/chat/completions`` endpoint. One request per item asks for all K samples (``n``);
-    a server that returns fewer choices is asked again for the rest."""
+    a server that returns fewer choices is asked again for the rest. A refused or empty choice is an empty text
+    (rejected as malformed downstream); a request that fails once the SDK's retries are spent fails the item."""
 
-    def __init__(self, url: str, settings: Settings, api_key: str | None = None):
-        import httpx
+    def __init__(self, url: str, settings: Settings, api_key_env: str | None = None):
+        from unifer.openai_engine import make_client
 
         self.url, self.settings = url.rstrip("/"), settings
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.client = httpx.Client(timeout=settings.timeout, headers=headers)
+        self.client = make_client(
+            self.url, api_key_env=api_key_env, request_timeout=settings.timeout, max_retries=settings.retries
+        )
         self.model = settings.model_name or self._served_model()
 
     def _served_model(self) -> str:
         try:
-            response = self.client.get(f"{self.url}/models")
-            response.raise_for_status()
-            return response.json()["data"][0]["id"]
+            return self.client.models.list().data[0].id
         except Exception as err:  # any failure means the same thing: we cannot guess the name
             raise ValueError(
                 f"Could not list the models served at {self.url}/models ({err}); give --model-name."
@@ -89,66 +63,38 @@ class EndpointTeacher:
             self.client.close()
 
     def _answer(self, item: Item) -> Answer:
+        import openai
+
+        from unifer.openai_engine import request_failure
+
         try:
             return item, self.sample(item), None
-        except (TeacherError, ImageInputError) as err:
+        except ImageInputError as err:
             return item, None, str(err)
+        except (openai.APIError, ValueError) as err:
+            return item, None, request_failure(err, self.settings.retries + 1)
 
     def sample(self, item: Item) -> list[str]:
         """The item's K texts, asked for in as few requests as the server allows."""
+        from unifer.inference import FERRequest
+        from unifer.openai_engine import chat_request_messages, choice_text, completion_choices
+
         s = self.settings
-        content = [
-            {"type": "image_url", "image_url": {"url": png_data_url(item.image, s.image_size)}},
-            {"type": "text", "text": item.question},
-        ]
-        payload = {
-            "model": self.model,
-            "messages": [{"role": "user", "content": content}],
-            "temperature": s.temperature,
-            "top_p": s.top_p,
-            "max_tokens": s.max_new_tokens,
-        }
+        image = prepare_image(item.image, s.image_size, name=f"item {item.position}")
+        messages = chat_request_messages(FERRequest(image, item.candidates, prompt=item.question))
         texts: list[str] = []
         while len(texts) < s.samples_per_item:
             wanted = s.samples_per_item - len(texts)
-            choices = self._post({**payload, "n": wanted})[:wanted]
-            texts += [(choice.get("message") or {}).get("content") or "" for choice in choices]
+            completion = self.client.chat.completions.create(
+                model=self.model,
+                messages=messages,
+                temperature=s.temperature,
+                top_p=s.top_p,
+                max_tokens=s.max_new_tokens,
+                n=wanted,
+            )
+            texts += [choice_text(choice)[0] for choice in completion_choices(completion)[:wanted]]
         return texts
-
-    def _post(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
-        """The response's choices (at least one); retries timeouts, connection errors, 429 and 5xx."""
-        import httpx
-
-        for attempt in range(self.settings.retries + 1):
-            retry_after = None
-            try:
-                response = self.client.post(f"{self.url}/chat/completions", json=payload)
-            except httpx.RequestError as err:  # timeouts, refused or dropped connections, garbled replies
-                failure = f"{type(err).__name__}: {err}"
-            else:
-                if response.status_code == 200:
-                    choices = _choices(response)
-                    if choices:
-                        return choices
-                    failure = f"a reply without choices: {response.text[:200]!r}"
-                elif response.status_code == 429 or response.status_code >= 500:
-                    failure, retry_after = (
-                        f"HTTP {response.status_code}: {response.text[:200]}",
-                        response.headers.get("retry-after"),
-                    )
-                else:  # a bad request stays bad: retrying cannot help
-                    raise TeacherError(f"HTTP {response.status_code}: {response.text[:200]}")
-            if attempt < self.settings.retries:
-                time.sleep(backoff_delay(attempt, self.settings.backoff, retry_after))
-        raise TeacherError(f"no answer after {self.settings.retries + 1} attempts; last: {failure}")
-
-
-def _choices(response) -> list[dict[str, Any]]:
-    try:
-        choices = response.json().get("choices")
-    except (ValueError, AttributeError):
-        return []
-    return choices if isinstance(choices, list) else []
 
 
 class EngineTeacher:
@@ -196,12 +142,7 @@ class EngineTeacher:
 def make_teacher(teacher: str, settings: Settings) -> EndpointTeacher | EngineTeacher:
     """An endpoint for an ``http(s)://`` URL, else a local model loaded by ``settings.backend``."""
     if teacher.startswith(("http://", "https://")):
-        api_key = None
-        if settings.api_key_env:
-            api_key = os.environ.get(settings.api_key_env)
-            if not api_key:
-                raise ValueError(f"--api-key-env {settings.api_key_env}: that environment variable is not set.")
-        return EndpointTeacher(teacher, settings, api_key)
+        return EndpointTeacher(teacher, settings, settings.api_key_env)
     from unifer.inference import load_engine
 
     if settings.backend == "vllm":
