@@ -13,7 +13,7 @@ TORCH := torch==2.14.1 torchvision==0.29.1
 endif
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1
 
-.PHONY: setup browser lint test quickstart clean
+.PHONY: setup browser lint test test-fast quickstart clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ lint: $(LINT_STAMP)
 
 test: setup browser
 	$(OFFLINE) $(PY) -m pytest
+
+# The inner loop: everything not marked slow (about 2 minutes here); `make test` (and CI) still runs it all.
+test-fast: setup
+	$(OFFLINE) $(PY) -m pytest -m "not slow"
 
 quickstart: setup
 	$(OFFLINE) $(VENV)/bin/unifer quickstart $(ARGS)
