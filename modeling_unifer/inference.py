@@ -203,12 +203,39 @@ def stream_prediction(
     yield text, to_prediction(request, text, scores)
 
 
+def set_cpu_threads(num_threads: int | None = None) -> int:
+    """Set torch's CPU thread count for inference and return it: ``num_threads`` when given, else torch's own count
+    when ``OMP_NUM_THREADS`` is set (torch read it at start), else half the CPUs this process may use (at least 1).
+
+    torch's default, one thread per core, collapses when another process keeps a core busy: each operation waits at
+    a barrier for the thread whose core was taken. Half a machine leaves room for a neighbour at a modest cost when
+    it is idle (docs/performance.md, benchmarks/bench_threads.py). The count is per process.
+
+    Example:
+        >>> set_cpu_threads(1)
+        1
+    """
+    import os
+
+    if num_threads is None and os.environ.get("OMP_NUM_THREADS"):
+        return torch.get_num_threads()
+    if num_threads is None:
+        usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        num_threads = max(1, usable // 2)
+    if num_threads < 1:
+        raise ValueError(f"num_threads must be at least 1 (got {num_threads}).")
+    torch.set_num_threads(num_threads)
+    return num_threads
+
+
 class TransformersEngine:
     """Batched generation with transformers: left padding, batches of similar prompt length, greedy by default.
 
     ``model`` is a loaded model or a path/Hub id. On GPU the model loads in bf16 with ``device_map="auto"``
     (spreading a model too large for one GPU); on CPU in fp32; ``dtype`` (a torch dtype or its name, e.g.
     ``"float32"`` as the official evaluation ran) overrides that for a model loaded here. Attention is SDPA.
+    A model loaded here onto the CPU sets torch's thread count by :func:`set_cpu_threads` (``num_threads``, else
+    its policy); a model passed in loaded keeps the caller's threads unless ``num_threads`` is given.
     """
 
     name = "transformers"
@@ -222,10 +249,12 @@ class TransformersEngine:
         device_map: str | dict | None = None,
         attn_implementation: str = "sdpa",
         trust_remote_code: bool = False,
+        num_threads: int | None = None,
     ):
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
-        if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
+        loads = isinstance(model, (str, bytes)) or hasattr(model, "__fspath__")
+        if loads:
             cuda = torch.cuda.is_available()
             dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
             model = AutoModelForImageTextToText.from_pretrained(
@@ -236,6 +265,8 @@ class TransformersEngine:
                 trust_remote_code=trust_remote_code,
             )
         self.model = model.eval()
+        if num_threads is not None or (loads and self.model.device.type == "cpu"):
+            set_cpu_threads(num_threads)
         self.processor = processor or AutoProcessor.from_pretrained(
             model.name_or_path, trust_remote_code=trust_remote_code
         )
