@@ -39,12 +39,14 @@ OFFLINE = {
 # `unifer eval` in bf16: the CLI loads fp32 on CPU, lmms-eval cannot, so the engine is given its dtype.
 UNIFER_EVAL = """
 import sys, torch
+from unifer.configs import EvalConfig
 from unifer.evaluation import evaluate_model
 from unifer.inference import TransformersEngine
 model, benchmark, out, batch_size, max_new_tokens = sys.argv[1:]
 engine = TransformersEngine(model, dtype=torch.bfloat16)
-evaluate_model(model, benchmark, out, batch_size=int(batch_size), max_new_tokens=int(max_new_tokens),
-               extraction="paper", bootstrap=0, engine=engine)
+config = EvalConfig(model=model, benchmark=benchmark, output_dir=out, batch_size=int(batch_size),
+                    max_new_tokens=int(max_new_tokens), extraction="paper", bootstrap=0)
+evaluate_model(config, engine=engine)
 """
 
 

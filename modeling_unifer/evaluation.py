@@ -14,19 +14,37 @@ items and writes its own file; rank 0 merges them and scores.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from unifer.images import DEFAULT_IMAGE_SIZE
+from unifer.configs import EvalConfig
 from unifer.inference import FERPrediction, generate_predictions, make_requests
 from unifer.jsonl import Ledger, check_run_settings, read_records, write_records
 from unifer.prompts import DEFAULT_SYSTEM_PROMPT, DIRECT_QUESTION_TEMPLATE, QUESTION_TEMPLATE
 
 PREDICTIONS = "predictions.jsonl"
+#: The run's settings: its :class:`~unifer.configs.EvalConfig` and the facts resolved from it (:func:`run_settings`).
 RUN_FILE = "run.json"
+#: ``EvalConfig`` fields a resumed run may change: where and how much it runs and how it is scored, not what the
+#: model is asked (the resolved ``benchmark_config`` is compared instead of the requested ``config``).
+FREE_ON_RESUME = (
+    "output_dir",
+    "overwrite",
+    "config",
+    "subsets",
+    "limit",
+    "batch_size",
+    "bootstrap",
+    "extraction",
+    "tensor_parallel_size",
+    "gpu_memory_utilization",
+    "max_model_len",
+)
 
 
 def load_benchmark(
@@ -132,51 +150,36 @@ def benchmark_fingerprint(benchmark: str, dataset) -> str:
     )
 
 
-def run_settings(
-    model: str,
-    benchmark: str,
-    dataset,
-    *,
-    backend: str,
-    max_new_tokens: int,
-    image_size: int | None,
-    reasoning: bool,
-    probabilities: bool,
-    dtype: str = "auto",
-) -> dict[str, Any]:
-    """What determines the predictions; a resumed run must match it exactly."""
-    prompt = (QUESTION_TEMPLATE if reasoning else DIRECT_QUESTION_TEMPLATE) + DEFAULT_SYSTEM_PROMPT
+def run_settings(config: EvalConfig, dataset) -> dict[str, Any]:
+    """``run.json``: the config and what it resolves to (fingerprints, the benchmark's config, the prompt's hash).
+    A resumed run must match it except in :data:`FREE_ON_RESUME`."""
+    prompt = (QUESTION_TEMPLATE if config.reasoning else DIRECT_QUESTION_TEMPLATE) + DEFAULT_SYSTEM_PROMPT
     return {
-        "model": str(model),
-        "model_fingerprint": model_fingerprint(str(model)),
-        "benchmark": str(benchmark),
+        **asdict(config),
+        "model_fingerprint": model_fingerprint(config.model),
         "benchmark_config": dataset.config_name,
-        "benchmark_fingerprint": benchmark_fingerprint(str(benchmark), dataset),
-        "backend": backend,
-        "dtype": dtype,
-        "max_new_tokens": max_new_tokens,
-        "image_size": image_size,
-        "reasoning": reasoning,
-        "probabilities": probabilities,
+        "benchmark_fingerprint": benchmark_fingerprint(config.benchmark, dataset),
         "do_sample": False,
         "prompt_sha256": hashlib.sha256(prompt.encode()).hexdigest(),
     }
 
 
 def start_run(output_dir: Path, settings: dict[str, Any], overwrite: bool) -> None:
-    """Refuse to mix predictions made under other settings; ``overwrite`` clears the old run instead. A run.json
-    with no predictions beside it (a run that failed before generating anything) blocks nothing."""
+    """Refuse to mix predictions made under other settings (all but :data:`FREE_ON_RESUME`); ``overwrite`` clears
+    the old run instead. A run.json with no predictions beside it (a run that failed before generating anything)
+    blocks nothing. ``run.json`` then holds this run's settings."""
     predictions = list(output_dir.glob("predictions*.jsonl"))
     if overwrite or not any(path.stat().st_size for path in predictions):
         for old in [*predictions, output_dir / RUN_FILE]:
             old.unlink(missing_ok=True)
     check_run_settings(
         output_dir,
-        settings,
+        {key: value for key, value in settings.items() if key not in FREE_ON_RESUME},
         file_name=RUN_FILE,
         what="predictions",
         option="--output-dir (or --overwrite to start over)",
     )
+    (output_dir / RUN_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
 
 
 def _shard() -> tuple[int, int, Any]:
@@ -195,12 +198,7 @@ def generate_missing(
     golds: list[str],
     path: Path,
     todo: list[int],
-    *,
-    batch_size: int,
-    max_new_tokens: int,
-    image_size: int | None,
-    reasoning: bool,
-    probabilities: bool,
+    config: EvalConfig,
 ) -> int:
     """Generate the dataset rows ``todo``, appending each batch to ``path``; returns the count."""
     from tqdm.auto import tqdm
@@ -208,7 +206,7 @@ def generate_missing(
     bar = tqdm(total=len(todo), desc="generating", unit="item", dynamic_ncols=True)
     # Images are prepared a chunk at a time (bounded memory; batches still sorted by length within it); an engine
     # that schedules its own batches (vLLM) asks for large chunks.
-    chunk = getattr(engine, "preferred_chunk_size", None) or max(batch_size * 4, 32)
+    chunk = getattr(engine, "preferred_chunk_size", None) or max(config.batch_size * 4, 32)
     with Ledger(path) as ledger:
         for start in range(0, len(todo), chunk):
             rows = [dataset[i] for i in todo[start : start + chunk]]
@@ -216,29 +214,28 @@ def generate_missing(
                 make_requests(
                     [row["image"]],
                     row["candidate_labels"],
-                    reasoning=reasoning,
-                    image_size=image_size,
+                    reasoning=config.reasoning,
+                    image_size=config.image_size,
                     names=[row["id"]],
                 )[0]
                 for row in rows
             ]
             for batch in generate_predictions(
-                engine, requests, batch_size=batch_size, max_new_tokens=max_new_tokens, probabilities=probabilities
+                engine,
+                requests,
+                batch_size=config.batch_size,
+                max_new_tokens=config.max_new_tokens,
+                probabilities=config.probabilities,
             ):
                 ledger.append(
-                    prediction_record(
-                        rows[j], golds[todo[start + j]], prediction, probabilities=probabilities, reasoning=reasoning
-                    )
-                    for j, prediction in batch
+                    prediction_record(rows[j], golds[todo[start + j]], prediction, config) for j, prediction in batch
                 )
                 bar.update(len(batch))
     bar.close()
     return len(todo)
 
 
-def prediction_record(
-    row: dict[str, Any], gold: str, prediction: FERPrediction, *, probabilities: bool, reasoning: bool
-) -> dict:
+def prediction_record(row: dict[str, Any], gold: str, prediction: FERPrediction, config: EvalConfig) -> dict:
     """One line of ``predictions.jsonl``: the item, its gold label, the prompt format, the response and its parse."""
     return {
         "id": row["id"],
@@ -248,8 +245,8 @@ def prediction_record(
         "response": prediction.raw_text,
         "parsed_label": prediction.label,
         "well_formed": prediction.well_formed,
-        "reasoning": reasoning,
-        "probabilities": prediction.probabilities if probabilities else None,
+        "reasoning": config.reasoning,
+        "probabilities": prediction.probabilities if config.probabilities else None,
         "num_tokens": prediction.num_tokens,
         "seconds": round(prediction.seconds or 0.0, 4),
     }
@@ -276,89 +273,29 @@ def merge_predictions(output_dir: Path, order: Sequence[str]) -> tuple[list[dict
     return [records[i] for i in order], len(records)
 
 
-#: Accepted values of ``dtype``: ``auto`` is bf16 on a GPU and fp32 on a CPU (the official evaluation ran fp32).
-DTYPES = ("auto", "bfloat16", "float32")
+def evaluate_model(config: EvalConfig, *, engine: Any = None) -> dict[str, Any] | None:
+    """Evaluate ``config.model`` on ``config.benchmark`` into ``config.output_dir``; returns the metrics of the
+    selected items (on rank 0; None on other ranks). ``engine``: a loaded engine to use instead of loading
+    ``config.model`` with ``config.backend`` (the quickstart evaluates a model in training this way).
 
-
-def check_options(
-    *, batch_size: int, max_new_tokens: int, limit: int | None, bootstrap: int, extraction: str, dtype: str
-) -> None:
-    """Refuse impossible settings before anything loads (a model load can take minutes)."""
-    problems = [
-        f"{name} must be at least {low} (got {value})"
-        for name, value, low in (
-            ("batch_size", batch_size, 1),
-            ("max_new_tokens", max_new_tokens, 1),
-            ("limit", 1 if limit is None else limit, 1),
-            ("bootstrap", bootstrap, 0),
-        )
-        if value < low
-    ]
-    if extraction not in ("strict", "paper"):
-        problems.append(f"extraction must be 'strict' or 'paper' (got {extraction!r})")
-    if dtype not in DTYPES:
-        problems.append(f"dtype must be one of {', '.join(DTYPES)} (got {dtype!r})")
-    if problems:
-        raise ValueError("; ".join(problems) + ".")
-
-
-def evaluate_model(
-    model: str,
-    benchmark: str,
-    output_dir: str | Path,
-    *,
-    config: str | None = None,
-    subsets: Sequence[str] | None = None,
-    limit: int | None = None,
-    backend: str = "transformers",
-    batch_size: int = 8,
-    max_new_tokens: int = 1024,
-    extraction: str = "strict",
-    probabilities: bool = False,
-    image_size: int | None = DEFAULT_IMAGE_SIZE,
-    reasoning: bool = True,
-    overwrite: bool = False,
-    bootstrap: int = 1000,
-    dtype: str = "auto",
-    engine_kwargs: dict[str, Any] | None = None,
-    engine: Any = None,
-) -> dict[str, Any] | None:
-    """Evaluate ``model`` on ``benchmark``; returns the metrics of the selected items (on rank 0; None on other
-    ranks). ``config`` None is the benchmark's default config; ``dtype`` is the engine's weights dtype;
-    ``engine_kwargs`` go to the engine (e.g. vLLM's ``tensor_parallel_size``)."""
+    Example:
+        >>> evaluate_model(EvalConfig(model="Karl28/UniFER-7B", benchmark="ferbench", output_dir="runs/unifer-7b"))
+    """
     from unifer.inference import load_engine
     from unifer.metrics.reports import write_report
     from unifer.metrics.scoring import prediction_columns, score
     from unifer.sources import check_source
 
     started = time.perf_counter()
-    check_options(
-        batch_size=batch_size,
-        max_new_tokens=max_new_tokens,
-        limit=limit,
-        bootstrap=bootstrap,
-        extraction=extraction,
-        dtype=dtype,
-    )
     if engine is None:
-        check_source(str(model), "model", "--model")
-    check_source(str(benchmark), "dataset", "--benchmark")
-    output_dir = Path(output_dir)
+        check_source(config.model, "model", "--model")
+    check_source(config.benchmark, "dataset", "--benchmark")
+    output_dir = Path(config.output_dir)
     rank, world, state = _shard()
-    dataset = load_benchmark(benchmark, config, subsets, limit)
-    settings = run_settings(
-        model,
-        benchmark,
-        dataset,
-        backend=backend,
-        max_new_tokens=max_new_tokens,
-        image_size=image_size,
-        reasoning=reasoning,
-        probabilities=probabilities,
-        dtype=dtype,
-    )
+    dataset = load_benchmark(config.benchmark, config.config, config.subsets, config.limit)
+    settings = run_settings(config, dataset)
     if rank == 0:
-        start_run(output_dir, settings, overwrite)
+        start_run(output_dir, settings, config.overwrite)
     if state is not None:
         state.wait_for_everyone()
     golds = gold_labels(dataset)
@@ -371,44 +308,27 @@ def evaluate_model(
     ids = dataset["id"]
     todo = [i for i in range(rank, len(dataset), world) if ids[i] not in done]
     if todo:
-        engine = engine or load_engine(backend, model, **engine_options(dtype, engine_kwargs))
-        generate_missing(
-            engine,
-            dataset,
-            golds,
-            target,
-            todo,
-            batch_size=batch_size,
-            max_new_tokens=max_new_tokens,
-            image_size=image_size,
-            reasoning=reasoning,
-            probabilities=probabilities,
-        )
+        engine = engine or load_engine(config.backend, config.model, **engine_options(config))
+        generate_missing(engine, dataset, golds, target, todo, config)
     if state is not None:
         state.wait_for_everyone()
     if rank != 0:
         return None
     records, in_folder = merge_predictions(output_dir, ids)
-    result = score(**prediction_columns(records), extraction=extraction, bootstrap=bootstrap)
-    run = {
-        **settings,
-        "extraction": extraction,
-        "items": len(dataset),
-        "subsets": list(subsets or []),
-        "limit": limit,
-        "predictions_in_folder": in_folder,
-    }
+    result = score(**prediction_columns(records), extraction=config.extraction, bootstrap=config.bootstrap)
     write_report(
         result,
         output_dir,
-        config=run,
+        config={**settings, "items": len(dataset), "predictions_in_folder": in_folder},
         records=records,
-        title=f"{model} on {benchmark}",
+        title=f"{config.model} on {config.benchmark}",
         runtime_seconds=time.perf_counter() - started,
     )
     return result
 
 
-def engine_options(dtype: str, engine_kwargs: dict[str, Any] | None) -> dict[str, Any]:
-    """The engine's keyword arguments: ``dtype`` (omitted for ``auto``, the engine's own choice) and the rest."""
-    return {**({"dtype": dtype} if dtype != "auto" else {}), **(engine_kwargs or {})}
+def engine_options(config: EvalConfig) -> dict[str, Any]:
+    """The engine's keyword arguments: ``dtype`` (omitted for ``auto``, the engine's own choice) and the vLLM
+    options given."""
+    given = {name: value for name, value in config.vllm_options().items() if value is not None}
+    return {**({"dtype": config.dtype} if config.dtype != "auto" else {}), **given}

@@ -25,10 +25,10 @@ from . import modeling_unifer  # noqa: F401  (registers the unifer model type wi
 from .answers import extract_label, is_well_formed, parse, text_before_answer
 from .images import DEFAULT_IMAGE_SIZE, prepare_image
 from .labels import CANONICAL_EMOTIONS, normalize, validate_candidates
-from .prompts import chat_messages, fer_question
+from .prompts import REASONING_MAX_NEW_TOKENS, chat_messages, fer_question
 
 #: Generation budget when none is given: room for reasoning, or just the answer block.
-DEFAULT_MAX_NEW_TOKENS = {True: 1024, False: 16}
+DEFAULT_MAX_NEW_TOKENS = {True: REASONING_MAX_NEW_TOKENS, False: 16}
 
 
 @dataclass(frozen=True)
@@ -285,7 +285,12 @@ class TransformersEngine:
         return inputs.to(self.model.device)
 
     def generate_batches(
-        self, requests: Sequence[FERRequest], *, batch_size: int = 8, max_new_tokens: int = 1024, **generate_kwargs
+        self,
+        requests: Sequence[FERRequest],
+        *,
+        batch_size: int = 8,
+        max_new_tokens: int = REASONING_MAX_NEW_TOKENS,
+        **generate_kwargs,
     ) -> Iterator[list[tuple[int, Generation]]]:
         """Yield ``[(request index, Generation), …]`` batch by batch; longest prompts first, so similar lengths
         share a batch (less padding) and an out-of-memory error shows at the start, not after an hour."""

@@ -24,6 +24,10 @@ DIRECT_QUESTION_TEMPLATE = (
 
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 
+#: Generation budget, in tokens, for a reasoning answer (``<think>…</think><answer>…</answer>``) when none is given:
+#: the default of ``unifer eval``, the engines, the Space and CoT curation.
+REASONING_MAX_NEW_TOKENS = 1024
+
 # The inverse of the templates: "candidate labels: a, b, c." (up to the first period after the colon).
 _CANDIDATE_LIST = re.compile(r"candidate labels:\s*([^.]*)\.", re.IGNORECASE)
 

@@ -244,22 +244,23 @@ def held_out_curve_callback(data: Path, out: Path, plan: Plan):
 def evaluate_in_training(model, processor, label: str, data: Path, out: Path, plan: Plan) -> float:
     """Held-out accuracy of a model in training (``label`` names it in the evaluation's records), through
     ``unifer eval``'s code; leaves it in training mode."""
+    from unifer.configs import EvalConfig
     from unifer.evaluation import evaluate_model
     from unifer.inference import TransformersEngine
 
     try:
-        result = evaluate_model(
-            f"{label} (in training)",
-            str(data),
-            out,
+        config = EvalConfig(
+            model=f"{label} (in training)",
+            benchmark=str(data),
+            output_dir=str(out),
             config="benchmark",
             batch_size=32,
             image_size=plan.image_size,
             max_new_tokens=plan.max_new_tokens,
             bootstrap=0,
             overwrite=True,
-            engine=TransformersEngine(model, processor),
         )
+        result = evaluate_model(config, engine=TransformersEngine(model, processor))
     finally:
         model.train()
     return result["accuracy"]
@@ -292,12 +293,13 @@ def train_stage(stage: str, model: Path, data: Path, out: Path, plan: Plan, seed
 
 
 def evaluate_stage(model: Path, data: Path, out: Path, plan: Plan) -> dict[str, Any]:
+    from unifer.configs import EvalConfig
     from unifer.evaluation import evaluate_model
 
-    return evaluate_model(
-        str(model),
-        str(data),
-        out,
+    config = EvalConfig(
+        model=str(model),
+        benchmark=str(data),
+        output_dir=str(out),
         config="benchmark",
         batch_size=32,
         image_size=plan.image_size,
@@ -305,6 +307,7 @@ def evaluate_stage(model: Path, data: Path, out: Path, plan: Plan) -> dict[str, 
         bootstrap=1000,
         overwrite=True,
     )
+    return evaluate_model(config)
 
 
 def paired_lift(before: Path, after: Path, resamples: int = 10_000, seed: int = 0) -> dict[str, Any]:

@@ -162,10 +162,19 @@ def test_build_synfer_draws_in_parallel_from_any_script(tmp_path, how):
 
 @pytest.fixture(scope="module")
 def eval_run(tiny_model_path, synfer_folder, tmp_path_factory):
+    from unifer.configs import EvalConfig
     from unifer.evaluation import evaluate_model
 
     out = tmp_path_factory.mktemp("eval")
-    evaluate_model(str(tiny_model_path), str(synfer_folder), out, max_new_tokens=4, bootstrap=0)
+    evaluate_model(
+        EvalConfig(
+            model=str(tiny_model_path),
+            benchmark=str(synfer_folder),
+            output_dir=str(out),
+            max_new_tokens=4,
+            bootstrap=0,
+        )
+    )
     return out
 
 

@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from unifer.commands import COMMAND_MODULES, main
 
 
@@ -108,3 +110,109 @@ def test_user_errors_are_one_line_not_a_traceback(tmp_path, capsys):
     assert main(["score", str(tmp_path / "missing.jsonl")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("unifer score: error:") and "Traceback" not in err
+
+
+# ------------------------------------------------------------- options as dataclasses (unifer.configs), one parser
+
+
+def test_a_bad_option_is_refused_naming_it_from_the_cli_and_from_python(tmp_path, capsys):
+    import pytest
+
+    from unifer.configs import EvalConfig
+
+    out = tmp_path / "run"
+    assert main(["eval", "--model", "m", "--benchmark", "b", "--output-dir", str(out), "--batch-size", "0"]) == 2
+    assert capsys.readouterr().err == "unifer eval: error: --batch-size must be at least 1 (got 0).\n"
+    assert not out.exists()
+    with pytest.raises(ValueError, match=r"^--limit must be at least 1 \(got 0\); --extraction must be one of"):
+        EvalConfig(model="m", benchmark="b", output_dir=str(out), limit=0, extraction="loose")
+
+
+def test_verbosity_is_accepted_before_or_after_the_subcommand(capsys):
+    import logging
+
+    unifer_logger = logging.getLogger("unifer")
+    for argv, level in (
+        (["info", "--json", "-q"], logging.WARNING),
+        (["-q", "info", "--json"], logging.WARNING),  # the subcommand's parser does not reset it
+        (["info", "--verbose", "--json"], logging.DEBUG),
+        (["info", "--json"], logging.INFO),
+    ):
+        assert main(argv) == 0
+        assert unifer_logger.level == level, argv
+    capsys.readouterr()
+
+
+def test_help_shows_each_option_once_with_its_default(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval", "--help"])
+    assert exit_info.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--batch-size BATCH_SIZE requests per generate call (default: 8)" in help_text
+    assert "--max-new-tokens MAX_NEW_TOKENS generation budget per face (default: 1024)" in help_text
+    assert "--extraction {strict,paper}" in help_text and "(default: strict)" in help_text
+    assert "--probabilities also score every candidate label" in help_text  # a flag: no metavar, no "False"
+    assert "--batch_size" not in help_text and "(default: None)" not in help_text
+
+
+def test_score_reads_positional_predictions_into_its_config(tmp_path, capsys):
+    from unifer.commands.score import make_parser
+    from unifer.configs import ScoreConfig
+
+    parsed = make_parser().parse_args_into_dataclasses(["a.jsonl", "b", "--seed", "3"], look_for_args_file=False)
+    config = parsed[0]  # then the namespace of what is not an option (the handler)
+    assert config == ScoreConfig(predictions=["a.jsonl", "b"], seed=3)
+    answers = ["happiness", "happiness", "neutral", "happiness"]  # gold: happiness; 3 of the 4 faces right
+    lines = [json.dumps({"id": f"face-{i}", "subset": "rafdb", "label": "happiness", "response": f"<answer>{answer}</answer>"})
+             for i, answer in enumerate(answers)]  # fmt: skip
+    (tmp_path / "one.jsonl").write_text("\n".join(lines[:3]) + "\n")
+    (tmp_path / "two.jsonl").write_text(lines[3] + "\n")
+    report = tmp_path / "report"
+    files = [str(tmp_path / "one.jsonl"), str(tmp_path / "two.jsonl")]
+    assert main(["score", "--bootstrap", "0", *files, "--output_dir", str(report)]) == 0
+    assert json.loads((report / "metrics.json").read_text())["accuracy"] == 0.75
+
+
+@pytest.mark.slow
+def test_run_json_is_the_eval_config_and_what_it_resolves_to(tiny_model_path, tmp_path, capsys):
+    """run.json holds every option as given (no third list of them) plus the resolved facts; a rerun may change
+    where and how much it runs (batch size, bootstrap) but not what the model is asked."""
+    from unifer.data.synfer_dataset import build_synfer
+
+    benchmark = tmp_path / "bench"
+    build_synfer(benchmark, n_per_class=1, test_per_class=1, size=32, emotions=["happiness", "sadness"], num_proc=1)
+    out = tmp_path / "run"
+    common = ["eval", "--model", str(tiny_model_path), "--benchmark", str(benchmark), "--output_dir", str(out)]
+    assert main([*common, "--batch_size", "3", "--max-new-tokens", "2", "--bootstrap", "0", "--limit", "1"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    facts = {key: run.pop(key) for key in ("model_fingerprint", "benchmark_fingerprint", "prompt_sha256")}
+    assert all(len(value) == 64 for value in facts.values())
+    assert run == {
+        "model": str(tiny_model_path),
+        "benchmark": str(benchmark),
+        "output_dir": str(out),
+        "config": None,
+        "subsets": None,
+        "limit": 1,
+        "backend": "transformers",
+        "batch_size": 3,
+        "max_new_tokens": 2,
+        "dtype": "auto",
+        "image_size": 224,
+        "reasoning": True,
+        "probabilities": False,
+        "extraction": "strict",
+        "bootstrap": 0,
+        "overwrite": False,
+        "tensor_parallel_size": None,
+        "gpu_memory_utilization": None,
+        "max_model_len": None,
+        "benchmark_config": "benchmark",
+        "do_sample": False,
+    }
+    assert main([*common, "--batch-size", "1", "--max-new-tokens", "2", "--bootstrap", "5", "--limit", "1"]) == 0
+    assert json.loads((out / "run.json").read_text())["batch_size"] == 1
+    assert main([*common, "--max-new-tokens", "3", "--limit", "1"]) == 2
+    assert "max_new_tokens: 2 -> 3" in capsys.readouterr().err

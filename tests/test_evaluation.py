@@ -9,14 +9,25 @@ import time
 
 import pytest
 from PIL import Image
+from sklearn.metrics import confusion_matrix
 
+from unifer.answers import extract_label
 from unifer.commands import main
+from unifer.configs import EvalConfig
 from unifer.data.synfer_dataset import build_synfer
 from unifer.evaluation import evaluate_model
-from unifer.jsonl import read_records
+from unifer.jsonl import read_records, write_records
 from unifer.metrics.scoring import load_predictions, score
 
+from .test_scoring import official_extract
+
 EVAL_ARGS = dict(max_new_tokens=12, bootstrap=200)  # config: the benchmark card's default (SynFER: benchmark)
+
+
+def evaluate(model, benchmark, output_dir, **options):
+    """``evaluate_model`` with EVAL_ARGS, overridden by ``options``."""
+    config = EvalConfig(model=str(model), benchmark=str(benchmark), output_dir=str(output_dir), **EVAL_ARGS | options)
+    return evaluate_model(config)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +47,7 @@ def benchmark(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference_run(tiny_model_path, benchmark, tmp_path_factory):
     out = tmp_path_factory.mktemp("eval_ref")
-    result = evaluate_model(str(tiny_model_path), str(benchmark), out, batch_size=8, probabilities=True, **EVAL_ARGS)
+    result = evaluate(tiny_model_path, benchmark, out, batch_size=8, probabilities=True)
     return out, result
 
 
@@ -67,9 +78,7 @@ def test_eval_writes_every_artefact(reference_run):
 
 def test_batch_size_does_not_change_predictions_or_metrics(tiny_model_path, benchmark, reference_run, tmp_path):
     out, result = reference_run
-    single = evaluate_model(
-        str(tiny_model_path), str(benchmark), tmp_path, batch_size=1, probabilities=True, **EVAL_ARGS
-    )
+    single = evaluate(tiny_model_path, benchmark, tmp_path, batch_size=1, probabilities=True)
     assert records(tmp_path / "predictions.jsonl") == records(out / "predictions.jsonl")
     assert single == result
 
@@ -125,27 +134,42 @@ def test_sigkill_then_resume_gives_the_uninterrupted_file(tiny_model_path, bench
 def test_changed_settings_refuse_to_mix(tiny_model_path, benchmark, reference_run):
     out, _ = reference_run
     with pytest.raises(ValueError, match="max_new_tokens.*--overwrite"):
-        evaluate_model(str(tiny_model_path), str(benchmark), out, **{**EVAL_ARGS, "max_new_tokens": 5})
+        evaluate(tiny_model_path, benchmark, out, max_new_tokens=5)
 
 
 def test_overwrite_starts_over(tiny_model_path, benchmark, tmp_path):
-    evaluate_model(str(tiny_model_path), str(benchmark), tmp_path, limit=1, **EVAL_ARGS)
-    result = evaluate_model(
-        str(tiny_model_path), str(benchmark), tmp_path, limit=1, overwrite=True, **{**EVAL_ARGS, "max_new_tokens": 4}
-    )
+    evaluate(tiny_model_path, benchmark, tmp_path, limit=1)
+    result = evaluate(tiny_model_path, benchmark, tmp_path, limit=1, overwrite=True, max_new_tokens=4)
     assert result["n"] == 1  # one subset ("synfer"), first item
     assert all(r["num_tokens"] <= 4 for r in records(tmp_path / "predictions.jsonl"))
 
 
-def test_paper_extraction_rescores_the_same_predictions(reference_run):
+def test_paper_extraction_rescores_the_same_predictions(reference_run, tmp_path):
+    """A run's predictions file rescored in paper mode: the figures the official evaluator (its transcription in
+    test_scoring.py; SynFER has no synonym table) gives on the same responses. The tiny model's responses are
+    noise (all 'unknown'), so four are replaced by answers on which the two extractions differ."""
     out, _ = reference_run
-    paper = score(**load_predictions(out / "predictions.jsonl"), extraction="paper", bootstrap=0)
-    assert paper["extraction"] == "paper" and 0 <= paper["accuracy"] <= 1
+    rows = read_records(out / "predictions.jsonl")
+    assert [row["label"] for row in rows[:4]] == ["neutral", "happiness", "sadness", "surprise"]
+    answers = ["<answer>neutral</answer>", "I see happiness.", "<answer>not sadness</answer>", "<answer>anger</answer>"]
+    for row, response in zip(rows, answers):
+        row.update(response=response, parsed_label=extract_label(response, row["candidate_labels"]))
+    path = write_records(tmp_path / "predictions.jsonl", rows)
+    official = [official_extract(row["response"], row["candidate_labels"], {}) for row in rows]
+    assert official[:4] == ["neutral", "happiness", "sadness", "anger"] and set(official[4:]) == {"unknown"}
 
+    paper = score(**load_predictions(path), extraction="paper", bootstrap=0)
+    assert paper["extraction"] == "paper" and paper["n"] == len(rows) == 10
+    assert paper["accuracy"] == 0.3 and paper["unknowns"] == 6  # rows 0-2 right, row 3 wrong, six unknown
+    assert paper["confusion_matrix"] == confusion_matrix(
+        [r["label"] for r in rows], official, labels=paper["confusion_labels"]
+    ).tolist()
+    strict = score(**load_predictions(path), bootstrap=0)
+    assert strict["accuracy"] == 0.1 and strict["unparsed_count"] == 8  # only row 0 is a strict answer
 
 def test_unknown_subset_is_a_clear_error(tiny_model_path, benchmark, tmp_path):
     with pytest.raises(ValueError, match="rafdb.*synfer"):
-        evaluate_model(str(tiny_model_path), str(benchmark), tmp_path, subsets=["rafdb"], **EVAL_ARGS)
+        evaluate(tiny_model_path, benchmark, tmp_path, subsets=["rafdb"])
 
 
 def test_model_card_carries_the_results(reference_run, tiny_model_path, tmp_path):
@@ -226,7 +250,7 @@ def test_a_narrower_rerun_scores_its_selection_and_keeps_every_prediction(
     out, _ = reference_run
     for name in ("predictions.jsonl", "run.json"):
         (tmp_path / name).write_bytes((out / name).read_bytes())
-    narrow = evaluate_model(str(tiny_model_path), str(benchmark), tmp_path, limit=5, probabilities=True, **EVAL_ARGS)
+    narrow = evaluate(tiny_model_path, benchmark, tmp_path, limit=5, probabilities=True)
     assert narrow["n"] == 5
     assert all(c["support"] == 1 for c in narrow["overall"]["per_class"].values())  # spread over the classes
     assert len(records(tmp_path / "predictions.jsonl")) == 10  # nothing deleted
@@ -256,12 +280,12 @@ def test_changed_benchmark_data_is_refused(tiny_model_path, reference_run, tmp_p
     settings["benchmark"] = str(rebuilt)  # same name, other data: only the fingerprint can tell
     (run / "run.json").write_text(json.dumps(settings))
     with pytest.raises(ValueError, match="benchmark_fingerprint"):
-        evaluate_model(str(tiny_model_path), str(rebuilt), run, probabilities=True, **EVAL_ARGS)
+        evaluate(tiny_model_path, rebuilt, run, probabilities=True)
 
 
 def test_a_run_that_failed_before_predicting_blocks_nothing(tiny_model_path, benchmark, tmp_path):
     (tmp_path / "run.json").write_text(json.dumps({"model": "a-typo", "max_new_tokens": 3}))
-    result = evaluate_model(str(tiny_model_path), str(benchmark), tmp_path, limit=2, **EVAL_ARGS)
+    result = evaluate(tiny_model_path, benchmark, tmp_path, limit=2)
     assert result["n"] == 2
     assert json.loads((tmp_path / "run.json").read_text())["model"] == str(tiny_model_path)
 
@@ -271,9 +295,8 @@ def test_user_errors_are_caught_before_the_model_loads(tiny_model_path, benchmar
 
     monkeypatch.setattr(unifer.inference, "load_engine", lambda *a, **k: pytest.fail("the model was loaded"))
     base = ["eval", "--model", str(tiny_model_path), "--benchmark", str(benchmark), "--output-dir", str(tmp_path)]
-    with pytest.raises(SystemExit) as exit_info:
-        main([*base, "--batch-size", "0"])
-    assert exit_info.value.code == 2 and "--batch-size: must be at least 1 (got 0)" in capsys.readouterr().err
+    assert main([*base, "--batch-size", "0"]) == 2
+    assert "unifer eval: error: --batch-size must be at least 1 (got 0)." in capsys.readouterr().err
     assert main(["eval", "--model", str(tiny_model_path), "--benchmark", "nope", "--output-dir", str(tmp_path)]) == 2
     assert "--benchmark: no such folder: nope" in capsys.readouterr().err
     assert main([*base[:2], "./no-model-here", *base[3:]]) == 2

@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from unifer.commands import main
+from unifer.configs import EvalConfig
 from unifer.data.ferbench import benchmark_example, features, row_id
 from unifer.data.synfer import draw_face
 from unifer.evaluation import evaluate_model
@@ -131,16 +132,16 @@ def unifer_run(model_7b_geometry, benchmark, tmp_path_factory):
 
     engine.model.generate = recording_generate
     out = tmp_path_factory.mktemp("unifer_eval")
-    result = evaluate_model(
-        str(model_7b_geometry),
-        str(benchmark),
-        out,
+    config = EvalConfig(
+        model=str(model_7b_geometry),
+        benchmark=str(benchmark),
+        output_dir=str(out),
         batch_size=1,
         max_new_tokens=MAX_NEW_TOKENS,
         extraction="paper",
         bootstrap=0,
-        engine=engine,
     )
+    result = evaluate_model(config, engine=engine)
     return {"metrics": result, "records": read_records(out / "predictions.jsonl"), "image_tokens": tokens}
 
 

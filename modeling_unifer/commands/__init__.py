@@ -1,8 +1,9 @@
 """The ``unifer`` command line: argument parsing and printing only (the library never imports this package).
 
-Each subcommand module registers itself with a small ``add_parser`` function and imports the library only when
-run, so ``unifer --help`` stays instant. ``python -m unifer.commands …`` (e.g. under ``accelerate launch``) is
-the same as ``unifer …``."""
+Each subcommand module has a ``make_parser(subparsers=None)`` (as TRL's scripts do): its options are a config
+dataclass of the library (``unifer.configs``) parsed by :class:`~unifer.commands.parsing.UniferArgumentParser`;
+its ``run(config)`` imports the heavy parts of the library only when run, so ``unifer --help`` stays quick.
+``python -m unifer.commands …`` (e.g. under ``accelerate launch``) is the same as ``unifer …``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-# Modules that contribute subcommands: each defines ``add_parser(subparsers)``.
+from unifer.commands.parsing import UniferArgumentParser, parsed_configs
+
+# Modules that contribute subcommands: each defines ``make_parser(subparsers)``.
 COMMAND_MODULES: tuple[str, ...] = (
     "unifer.commands.info",
     "unifer.commands.quickstart",
@@ -28,16 +31,15 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = UniferArgumentParser(
         prog="unifer",
         description="UniFER: facial expression recognition with multimodal LLMs (FERBench, training, inference).",
     )
-    verbosity = parser.add_mutually_exclusive_group()
-    verbosity.add_argument("-v", "--verbose", action="store_true", help="also log debugging detail")
-    verbosity.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
-        importlib.import_module(name).add_parser(subparsers)
+        module = importlib.import_module(name)
+        # `unifer data` registers through add_parser until it is converted to make_parser.
+        (getattr(module, "make_parser", None) or module.add_parser)(subparsers)
     return parser
 
 
@@ -53,10 +55,10 @@ def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(args.verbose, args.quiet)
-    handler: Callable[[argparse.Namespace], int | None] = args.handler
+    configure_logging(getattr(args, "verbose", False), getattr(args, "quiet", False))
+    handler: Callable[..., int | None] = args.handler
     try:
-        return handler(args) or 0
+        return handler(*parsed_configs(args)) or 0
     except ModuleNotFoundError as err:
         # An optional dependency is missing: name the extra that brings it, not a traceback.
         print(f"unifer {args.command}: error: {missing_extra_message(args.command, err.name or '')}", file=sys.stderr)

@@ -1,0 +1,147 @@
+"""The options of the core ``unifer`` commands, one dataclass each (open-r1's ``configs.py`` style): the command line
+is parsed into them by ``HfArgumentParser`` (``--batch-size`` and ``--batch_size`` both work; ``--help`` shows
+``metadata["help"]`` and the default), and the library takes them as they are (``evaluate_model(EvalConfig(...))``).
+
+Each dataclass checks its values in ``__post_init__``, so a bad value is refused, naming the option, before
+anything loads, whether it came from the command line or from Python. A field with
+``metadata={"positional": True}`` is a positional argument on the command line.
+
+This module stays light (no torch): ``unifer --help`` builds every command's parser from it.
+"""
+
+import typing
+from dataclasses import dataclass, field, fields
+from typing import Literal
+
+from unifer.images import DEFAULT_IMAGE_SIZE
+from unifer.prompts import REASONING_MAX_NEW_TOKENS
+
+
+def option_name(name: str) -> str:
+    """The command-line spelling of field ``name``: ``batch_size`` -> ``--batch-size``."""
+    return "--" + name.replace("_", "-")
+
+
+def check_options(config, at_least: dict[str, int] | None = None) -> None:
+    """Refuse impossible values of ``config`` in one ``ValueError`` naming each option: numbers below their bound in
+    ``at_least`` (``{"batch_size": 1}``; None passes), and ``Literal`` fields outside their values (argparse checks
+    those on the command line; this checks them from Python too).
+
+    Example (``EvalConfig.__post_init__`` calls it):
+        >>> EvalConfig(model="m", benchmark="b", output_dir="o", batch_size=0)
+        Traceback (most recent call last):
+        ValueError: --batch-size must be at least 1 (got 0).
+    """
+    problems = [
+        f"{option_name(name)} must be at least {low} (got {getattr(config, name)})"
+        for name, low in (at_least or {}).items()
+        if getattr(config, name) is not None and getattr(config, name) < low
+    ]
+    hints = typing.get_type_hints(type(config))
+    for item in fields(config):
+        choices = typing.get_args(hints[item.name]) if typing.get_origin(hints[item.name]) is Literal else ()
+        value = getattr(config, item.name)
+        if choices and value not in choices:
+            problems.append(f"{option_name(item.name)} must be one of {', '.join(choices)} (got {value!r})")
+    if problems:
+        raise ValueError("; ".join(problems) + ".")
+
+
+@dataclass(kw_only=True)
+class EvalConfig:
+    """``unifer eval``: evaluate a model on a FERBench-format benchmark, resumably (:mod:`unifer.evaluation`)."""
+
+    model: str = field(metadata={"help": "model folder or Hub id"})
+    benchmark: str = field(metadata={"help": "benchmark folder (unifer data build …) or Hub id"})
+    output_dir: str = field(
+        metadata={"help": "where predictions, run.json, metrics and report go; a rerun resumes there"}
+    )
+    config: str | None = field(
+        default=None, metadata={"help": "benchmark config (default: the one the benchmark's card marks default)"}
+    )
+    subsets: list[str] | None = field(default=None, metadata={"help": "only these subsets"})
+    limit: int | None = field(
+        default=None, metadata={"help": "N items per subset, a seeded sample spread over the classes"}
+    )
+    backend: Literal["transformers", "vllm"] = field(default="transformers", metadata={"help": "inference engine"})
+    batch_size: int = field(default=8, metadata={"help": "requests per generate call"})
+    max_new_tokens: int = field(default=REASONING_MAX_NEW_TOKENS, metadata={"help": "generation budget per face"})
+    dtype: Literal["auto", "bfloat16", "float32"] = field(
+        default="auto",
+        metadata={"help": "weights dtype: auto is bfloat16 on a GPU, float32 on a CPU (the official evaluation's)"},
+    )
+    image_size: int | None = field(
+        default=DEFAULT_IMAGE_SIZE, metadata={"help": "faces resized to this square side; 0 keeps the original size"}
+    )
+    reasoning: bool = field(
+        default=True, metadata={"help": "think before answering; --no-reasoning asks for the answer only (fast)"}
+    )
+    probabilities: bool = field(default=False, metadata={"help": "also score every candidate label"})
+    extraction: Literal["strict", "paper"] = field(
+        default="strict", metadata={"help": "answer extraction: strict, or the official evaluator's (paper)"}
+    )
+    bootstrap: int = field(default=1000, metadata={"help": "resamples for the 95%% CI (0: none)"})
+    overwrite: bool = field(
+        default=False, metadata={"help": "discard every earlier prediction in --output-dir and start over"}
+    )
+    tensor_parallel_size: int | None = field(
+        default=None, metadata={"help": "--backend vllm: GPUs holding one copy of the model"}
+    )
+    gpu_memory_utilization: float | None = field(
+        default=None, metadata={"help": "--backend vllm: share of each GPU's memory vLLM may take"}
+    )
+    max_model_len: int | None = field(
+        default=None, metadata={"help": "--backend vllm: longest prompt + response, in tokens"}
+    )
+
+    def __post_init__(self):
+        if self.image_size == 0:
+            self.image_size = None  # one spelling of "the original size" in run.json
+        check_options(
+            self,
+            {
+                "limit": 1,
+                "batch_size": 1,
+                "max_new_tokens": 1,
+                "image_size": 0,
+                "bootstrap": 0,
+                "tensor_parallel_size": 1,
+                "max_model_len": 1,
+            },
+        )
+        given = [name for name, value in self.vllm_options().items() if value is not None]
+        if given and self.backend != "vllm":
+            raise ValueError(f"{'/'.join(map(option_name, given))} need --backend vllm.")
+        if self.gpu_memory_utilization is not None and not 0 < self.gpu_memory_utilization <= 1:
+            raise ValueError(f"--gpu-memory-utilization must be in (0, 1] (got {self.gpu_memory_utilization}).")
+
+    def vllm_options(self) -> dict[str, int | float | None]:
+        """The vLLM engine's own options (None: vLLM's default)."""
+        return {
+            "tensor_parallel_size": self.tensor_parallel_size,
+            "gpu_memory_utilization": self.gpu_memory_utilization,
+            "max_model_len": self.max_model_len,
+        }
+
+
+@dataclass(kw_only=True)
+class ScoreConfig:
+    """``unifer score``: score predictions (run folders, predictions.jsonl, official ``*_results.json``)."""
+
+    predictions: list[str] = field(
+        metadata={
+            "positional": True,
+            "metavar": "PREDICTIONS",
+            "help": "`unifer eval` output folders, predictions.jsonl files and/or official *_results.json files "
+            "(an item held by two of them is refused)",
+        }
+    )
+    extraction: Literal["strict", "paper"] = field(
+        default="strict", metadata={"help": "answer extraction: strict, or the official evaluator's (paper)"}
+    )
+    output_dir: str | None = field(default=None, metadata={"help": "write metrics.json, report.md and confusion PNGs"})
+    bootstrap: int = field(default=1000, metadata={"help": "resamples for the 95%% CI (0: none)"})
+    seed: int = field(default=0, metadata={"help": "bootstrap seed"})
+
+    def __post_init__(self):
+        check_options(self, {"bootstrap": 0})
