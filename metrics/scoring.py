@@ -14,19 +14,15 @@ Pure functions on lists (numpy + scikit-learn); :mod:`unifer.metrics.reports` tu
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, precision_recall_fscore_support
 
 from unifer.answers import UNKNOWN, extract_label, is_well_formed
-from unifer.jsonl import read_records
 from unifer.labels import (
     CANONICAL_EMOTIONS,
     PAPER_OVERALL_MAP,
@@ -393,130 +389,37 @@ def accuracy_interval(accuracy: float, n: int, resamples: int = 1000, seed: int 
     return [float(low), float(high)]
 
 
-# ---------------------------------------------------------------------------------------------------- loading
+def paired_lift(
+    before: Sequence[bool], after: Sequence[bool], resamples: int = 10_000, seed: int = 0
+) -> dict[str, Any]:
+    """Accuracy gained from ``before`` to ``after`` on the same items, with its 95% paired-bootstrap interval.
 
+    Args:
+        before, after: whether each item was answered right, item ``i`` at position ``i`` in both.
+        resamples: bootstrap resamples; seed: their random generator's seed.
 
-def load_predictions(paths: str | Path | Iterable[str | Path]) -> dict[str, list]:
-    """Read responses for :func:`score` (``score(**load_predictions(p))``): see :func:`read_prediction_records`
-    for what may be read, and :func:`prediction_columns` for what comes back."""
-    return prediction_columns(read_prediction_records(paths))
+    Returns:
+        ``lift`` (after's accuracy minus before's), ``ci95``, ``n``, ``fixed`` (wrong before, right after) and
+        ``broken`` (the reverse). Items are resampled with replacement, each keeping both of its answers, so the
+        interval reflects only the items whose answer changed.
 
-
-def read_prediction_records(paths: str | Path | Iterable[str | Path]) -> list[dict[str, Any]]:
-    """Predictions as records in ``predictions.jsonl``'s format, from any mix of sources:
-
-    * a ``unifer eval`` run folder (its ``predictions.jsonl``);
-    * our ``predictions.jsonl`` (keys ``subset``, ``label``, ``response``, optional ``candidate_labels``,
-      ``error``, ``id``, ``parsed_label``, ``reasoning``, ``num_tokens``; read under :mod:`unifer.jsonl`'s
-      torn-line policy);
-    * an official ``*_results.json`` list (keys ``true_label``, ``model_response``, ``candidate_labels``, optional
-      ``error``; the subset comes from the candidate list, else from the file name's prefix such as ``rafdb_``).
-
-    An id held twice (two files covering the same items, say) is refused, naming the ids and files: scoring
-    both copies would count those items twice.
+    Example:
+        >>> lift = paired_lift([True, False, False, True], [True, True, True, False])
+        >>> lift["lift"], lift["fixed"], lift["broken"], lift["n"]
+        (0.25, 2, 1, 4)
     """
-    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-    records: list[dict[str, Any]] = []
-    for path in map(_predictions_file, paths):
-        records += _read_jsonl(path) if path.suffix == ".jsonl" else _read_results(path)
-    _refuse_duplicate_ids(records)
-    return records
-
-
-def prediction_columns(records: Sequence[dict[str, Any]]) -> dict[str, list]:
-    """:func:`score`'s keyword arguments from prediction records. ``ids``, ``stored_labels`` and ``reasoning`` are
-    included when every record carries them (an official results file carries none)."""
-    columns: dict[str, list] = {
-        "responses": [r["response"] for r in records],
-        "references": [r["label"] for r in records],
-        "candidate_labels": [list(r.get("candidate_labels") or subset_labels(r["subset"])) for r in records],
-        "subsets": [r["subset"] for r in records],
-        "errors": [bool(r.get("error")) for r in records],
+    if len(before) != len(after):
+        raise ValueError(f"`before` has {len(before)} items but `after` has {len(after)}; pair them item by item.")
+    if not len(before):
+        raise ValueError("Nothing to compare: `before` and `after` are empty.")
+    change = np.asarray(after, dtype=bool).astype(float) - np.asarray(before, dtype=bool).astype(float)
+    n = len(change)
+    means = change[np.random.default_rng(seed).integers(0, n, (resamples, n))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return {
+        "lift": float(change.mean()),
+        "ci95": [float(low), float(high)],
+        "n": n,
+        "fixed": int((change > 0).sum()),
+        "broken": int((change < 0).sum()),
     }
-    for column, key in (("ids", "id"), ("stored_labels", "parsed_label"), ("reasoning", "reasoning")):
-        if records and all(key in r for r in records):
-            columns[column] = [r[key] for r in records]
-    return columns
-
-
-def _predictions_file(path: str | Path) -> Path:
-    path = Path(path)
-    if path.is_dir():
-        inside = path / "predictions.jsonl"
-        if not inside.is_file():
-            raise ValueError(f"{path} is a folder without a predictions.jsonl (is it a `unifer eval` output folder?).")
-        return inside
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file or folder: {path}")
-    return path
-
-
-def _refuse_duplicate_ids(records: list[dict[str, Any]]) -> None:
-    seen: dict[str, str] = {}
-    repeated: dict[str, list[str]] = {}
-    for record in records:
-        if "id" not in record:
-            continue
-        if record["id"] in seen:
-            repeated.setdefault(record["id"], [seen[record["id"]]]).append(record["_source"])
-        seen.setdefault(record["id"], record["_source"])
-    for record in records:
-        record.pop("_source", None)
-    if repeated:
-        shown = "; ".join(f"{item} ({' and '.join(sources)})" for item, sources in list(repeated.items())[:5])
-        raise ValueError(
-            f"{len(repeated)} id(s) appear more than once, so those items would be counted twice: {shown}"
-            f"{' …' if len(repeated) > 5 else ''}. Score each file on its own, or drop the overlap first."
-        )
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    records = []
-    for number, record in enumerate(read_records(path), 1):
-        missing = [key for key in ("subset", "label", "response") if key not in record]
-        if missing:
-            raise ValueError(f"{path}: record {number} has no {missing[0]!r} field (need subset, label, response).")
-        records.append({**record, "_source": f"{path.name} record {number}"})
-    return records
-
-
-def _read_results(path: Path) -> list[dict[str, Any]]:
-    items = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(items, list):
-        raise ValueError(f"{path}: expected a JSON list of result items (an official *_results.json file).")
-    by_name = next((s for s in SUBSETS if path.name.startswith(s)), None)
-    records = []
-    for number, item in enumerate(items):
-        missing = [key for key in ("model_response", "true_label", "candidate_labels") if key not in item]
-        if missing:
-            raise ValueError(
-                f"{path}: item {number} has no {missing[0]!r} field (need true_label, model_response, "
-                "candidate_labels)."
-            )
-        subset = subset_of(item["candidate_labels"]) or by_name
-        if subset is None:
-            raise ValueError(
-                f"{path}: item {number} has a non-official candidate list and the file name does not "
-                f"start with a subset name ({', '.join(SUBSETS)}); rename it, e.g. rafdb_results.json."
-            )
-        records.append(
-            {
-                "response": item["model_response"],
-                "label": item["true_label"],
-                "subset": subset,
-                "candidate_labels": item["candidate_labels"],
-                "error": bool(item.get("error")),
-            }
-        )
-    return records
-
-
-def fer_accuracy_path() -> str:
-    """The folder of the ``fer_accuracy`` evaluate metric, in a checkout or an installed package.
-
-    >>> import evaluate; metric = evaluate.load(fer_accuracy_path())  # doctest: +SKIP
-    """
-    spec = importlib.util.find_spec("unifer.metrics")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("The unifer.metrics package is missing; reinstall UniFER (pip install -e .).")
-    return str(Path(list(spec.submodule_search_locations)[0]) / "fer_accuracy")

@@ -283,7 +283,8 @@ def evaluate_model(config: EvalConfig, *, engine: Any = None) -> dict[str, Any] 
     """
     from unifer.inference import load_engine
     from unifer.metrics.reports import write_report
-    from unifer.metrics.scoring import prediction_columns, score
+    from unifer.metrics.prediction_files import prediction_columns
+    from unifer.metrics.scoring import score
     from unifer.sources import check_source
 
     started = time.perf_counter()

@@ -317,7 +317,7 @@ def paired_lift(before: Path, after: Path, resamples: int = 10_000, seed: int = 
     reverse)."""
     import numpy as np
 
-    from unifer.metrics.scoring import read_prediction_records
+    from unifer.metrics.prediction_files import read_prediction_records
 
     def right(folder: Path) -> dict[str, bool]:
         return {r["id"]: r["parsed_label"] == r["label"] for r in read_prediction_records(folder)}

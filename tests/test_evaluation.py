@@ -17,7 +17,8 @@ from unifer.configs import EvalConfig
 from unifer.data.synfer_dataset import build_synfer
 from unifer.evaluation import evaluate_model
 from unifer.jsonl import read_records, write_records
-from unifer.metrics.scoring import load_predictions, score
+from unifer.metrics.prediction_files import load_predictions
+from unifer.metrics.scoring import score
 
 from .test_scoring import official_extract
 

@@ -26,7 +26,8 @@ from unifer.inference import TransformersEngine
 from unifer.jsonl import read_records
 from unifer.labels import SUBSET_LABELS, SUBSETS, normalize
 from unifer.lmms_eval_tasks import task_folder, write_task_folder
-from unifer.metrics.scoring import load_predictions, score
+from unifer.metrics.prediction_files import load_predictions
+from unifer.metrics.scoring import score
 from unifer.prompts import fer_question
 
 # Qwen/Qwen2.5-VL-7B-Instruct's preprocessor_config.json (UniFER-7B's base): 224² stays 224² = 64 tokens.

@@ -1,2 +1,2 @@
 """The ``fer_accuracy`` evaluate metric. This file only makes the folder an installable package; load the metric
-with ``evaluate.load(unifer.metrics.scoring.fer_accuracy_path())`` rather than importing it."""
+with ``evaluate.load(unifer.metrics.fer_accuracy_path())`` rather than importing it."""

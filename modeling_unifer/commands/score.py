@@ -11,7 +11,8 @@ from unifer.configs import ScoreConfig
 
 def run(config: ScoreConfig) -> int:
     from unifer.metrics.reports import format_table, write_report
-    from unifer.metrics.scoring import prediction_columns, read_prediction_records, score
+    from unifer.metrics.prediction_files import prediction_columns, read_prediction_records
+    from unifer.metrics.scoring import score
 
     records = read_prediction_records(config.predictions)
     result = score(
