@@ -19,6 +19,9 @@ CORE = [
     "numpy>=1.26",
     "tqdm>=4.66",
 ]
+# Faces in the wild (unifer.faces, unifer.video, `unifer predict`): OpenCV 4.x wheels carry the Haar cascades in
+# cv2.data (the 5.x wheels carry none, and no CascadeClassifier); PyAV's wheels carry FFmpeg. See docs/faces.md.
+FACES = ["opencv-python-headless>=4.9,<5", "av>=12"]
 EXTRAS = {
     "train": [
         "trl>=1.0",
@@ -41,8 +44,17 @@ EXTRAS = {
     # lmms_eval.evaluator patches filelock._api, which filelock 4 removed.
     "lmms-eval": ["lmms-eval[video-legacy]>=0.7.3,<0.8", "filelock<4", "datasets>=4.0", "scikit-learn>=1.5"],
     "vllm": ["vllm>=0.11"],
-    "space": ["gradio>=6.0", "gradio_client>=2.0", "scikit-learn>=1.5"],
-    "dev": ["pytest>=8", "pytest-timeout>=2.3", "playwright>=1.50", "ruff>=0.17", "hypothesis>=6.170"],
+    "faces": FACES,
+    "space": ["gradio>=6.0", "gradio_client>=2.0", "scikit-learn>=1.5", *FACES],
+    # scikit-image ships the real photos (astronaut.png) the face tests read.
+    "dev": [
+        "pytest>=8",
+        "pytest-timeout>=2.3",
+        "playwright>=1.50",
+        "ruff>=0.17",
+        "hypothesis>=6.170",
+        "scikit-image>=0.24",
+    ],
 }
 
 setup(

@@ -437,8 +437,9 @@ def predict(
     processor: Any = None,
     backend: str = "transformers",
     engine_kwargs: dict[str, Any] | None = None,
+    detect_faces: bool = False,
     **kwargs: Any,
-) -> list[FERPrediction]:
+) -> list[FERPrediction] | list[Any]:
     """Predict the expression of one or more faces with a model (a loaded model or a path / Hub id).
 
     ``images``: PIL images, paths, bytes or numpy arrays (a single one is accepted too).
@@ -448,8 +449,13 @@ def predict(
     ``{"base_url": "http://127.0.0.1:8000/v1"}`` with ``backend="openai"`` (``model`` is then the served name; an
     API engine gives no probabilities, so they default to off there).
     Other keyword arguments: see :func:`predict_with_engine`.
+
+    ``detect_faces=True`` reads photos face by face (``unifer.faces.predict_faces``, which needs ``unifer[faces]``
+    and takes ``boxes``, ``margin``, ``max_faces``, ``no_face``): a photo gives a list of ``FaceResult`` (one per
+    face, with its box; ``[]`` when none is found), a list of photos a list of such lists.
     """
-    if not isinstance(images, (list, tuple)):
+    single = not isinstance(images, (list, tuple))
+    if single:
         images = [images]
     engine_kwargs = {**(engine_kwargs or {}), **({"processor": processor} if processor is not None else {})}
     engine = load_engine(backend, model, **engine_kwargs)
@@ -457,4 +463,11 @@ def predict(
         config = getattr(getattr(engine, "model", None), "config", None)
         candidate_labels = getattr(config, "candidate_labels", None) or CANONICAL_EMOTIONS
     kwargs.setdefault("probabilities", getattr(engine, "scores_candidates", True))
+    if detect_faces:  # imported by name: unifer.faces is not Hub remote code (a saved model's copy has no faces.py)
+        import importlib
+
+        predict_faces = importlib.import_module("unifer.faces").predict_faces
+        kwargs.pop("batch_size", None)  # a photo's faces are one batch
+        results = [predict_faces(engine, image, candidate_labels, **kwargs) for image in images]
+        return results[0] if single else results
     return predict_with_engine(engine, images, candidate_labels, **kwargs)

@@ -9,6 +9,11 @@
 Without ``candidate_labels`` the model config's ``candidate_labels`` are used (a UniFER checkpoint's), else the
 eight canonical emotions (a plain Qwen2.5-VL checkpoint). Scores are the candidate probabilities of :class:`unifer.inference.FERPrediction`, sorted high to low; every
 entry carries the model's reasoning and whether the answer was well formed.
+
+``fer(photo, detect_faces=True)`` finds the faces first (:mod:`unifer.faces`, the ``faces`` extra) and returns one
+entry per face, left to right: ``{"face": 0, "box": [x0, y0, x1, y1], "predictions": [...the list above...]}``,
+boxes in displayed pixels (EXIF orientation applied); ``[]`` when no face is found, unless
+``no_face="whole_image"`` reads the whole image as one face.
 """
 
 from __future__ import annotations
@@ -32,7 +37,15 @@ class FacialExpressionRecognitionPipeline(Pipeline):
     _load_image_processor = False
     _load_tokenizer = False
 
-    def _sanitize_parameters(self, candidate_labels=None, reasoning=None, max_new_tokens=None, image_size=None):
+    def _sanitize_parameters(
+        self,
+        candidate_labels=None,
+        reasoning=None,
+        max_new_tokens=None,
+        image_size=None,
+        detect_faces=None,
+        no_face=None,
+    ):
         forward = {
             key: value
             for key, value in {
@@ -40,6 +53,8 @@ class FacialExpressionRecognitionPipeline(Pipeline):
                 "reasoning": reasoning,
                 "max_new_tokens": max_new_tokens,
                 "image_size": image_size,
+                "detect_faces": detect_faces,
+                "no_face": no_face,
             }.items()
             if value is not None
         }
@@ -49,7 +64,14 @@ class FacialExpressionRecognitionPipeline(Pipeline):
         return {"image": image}
 
     def _forward(
-        self, inputs: dict[str, Any], candidate_labels=None, reasoning=True, max_new_tokens=None, image_size=None
+        self,
+        inputs: dict[str, Any],
+        candidate_labels=None,
+        reasoning=True,
+        max_new_tokens=None,
+        image_size=None,
+        detect_faces=False,
+        no_face="skip",
     ) -> dict[str, Any]:
         if getattr(self, "_engine", None) is None:
             processor = self.processor or AutoProcessor.from_pretrained(self.model.name_or_path)
@@ -57,6 +79,11 @@ class FacialExpressionRecognitionPipeline(Pipeline):
         config = self.model.config
         candidates = candidate_labels or getattr(config, "candidate_labels", None) or CANONICAL_EMOTIONS
         size = image_size or getattr(config, "image_size", DEFAULT_IMAGE_SIZE)
+        if detect_faces:  # one entry per face, each with its box (unifer.faces; needs unifer[faces])
+            from unifer.faces import predict_faces
+
+            settings = {"reasoning": reasoning, "max_new_tokens": max_new_tokens, "image_size": size}
+            return {"faces": predict_faces(self._engine, inputs["image"], candidates, no_face=no_face, **settings)}
         [prediction] = predict_with_engine(
             self._engine,
             [inputs["image"]],
@@ -69,6 +96,15 @@ class FacialExpressionRecognitionPipeline(Pipeline):
         return {"prediction": prediction}
 
     def postprocess(self, outputs: dict[str, Any]) -> list[dict[str, Any]]:
+        if "faces" in outputs:
+            return [
+                {
+                    "face": face.face,
+                    "box": list(face.box),
+                    "predictions": self.postprocess({"prediction": face.prediction}),
+                }
+                for face in outputs["faces"]
+            ]
         prediction = outputs["prediction"]
         ranked = sorted(prediction.probabilities.items(), key=lambda item: -item[1])
         return [
