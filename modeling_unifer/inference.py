@@ -13,8 +13,9 @@ remote code can only import sibling files relatively: hence one flat module with
 from __future__ import annotations
 
 import math
+import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from threading import Thread
 from typing import Any, Protocol
@@ -22,7 +23,7 @@ from typing import Any, Protocol
 import torch
 
 from . import modeling_unifer  # noqa: F401  (registers the unifer model type with the Auto classes)
-from .answers import extract_label, is_well_formed, parse, text_before_answer
+from .answers import extract_label, is_well_formed, parse
 from .images import DEFAULT_IMAGE_SIZE, prepare_image
 from .labels import CANONICAL_EMOTIONS, normalize, validate_candidates
 from .prompts import REASONING_MAX_NEW_TOKENS, chat_messages, fer_question
@@ -54,13 +55,15 @@ class FERRequest:
 @dataclass(frozen=True)
 class Generation:
     """What an engine generated for one request. ``prompt_tokens``: the prompt's size where the engine reports it
-    (a server's usage); ``error``: why there is no answer (a server's refusal, filter or failure), else None."""
+    (a server's usage); ``error``: why there is no answer (a server's refusal, filter or failure), else None;
+    ``token_ids``: the generated token ids where the engine has them (what candidates are scored after)."""
 
     text: str
     num_tokens: int
     seconds: float
     prompt_tokens: int | None = None
     error: str | None = None
+    token_ids: tuple[int, ...] | None = None
 
 
 @dataclass
@@ -68,9 +71,9 @@ class FERPrediction:
     """A prediction for one face.
 
     ``label`` is the strict parse of the answer (None when the answer names no single candidate);
-    ``probabilities`` scores every candidate as the answer continuation of the generated reasoning
-    (teacher-forced likelihood of ``<answer>{label}</answer>``), normalised over the candidates (empty when not
-    asked for). ``num_tokens`` and ``seconds`` describe the generation (seconds: the batch's time per item);
+    ``probabilities`` scores every candidate as the continuation of the model's own generated tokens up to where
+    its answer begins (:func:`answer_continuations`), normalised over the candidates (empty when not asked for).
+    ``num_tokens`` and ``seconds`` describe the generation (seconds: the batch's time per item);
     ``prompt_tokens`` and ``error`` are the :class:`Generation`'s.
     """
 
@@ -99,8 +102,11 @@ class Engine(Protocol):
     ) -> Iterator[list[tuple[int, Generation]]]:
         """Yield ``[(request index, Generation), …]`` as batches finish (in any order of requests)."""
 
-    def score_candidates(self, requests: Sequence[FERRequest], responses: Sequence[str]) -> list[dict[str, float]]:
-        """Each request's candidate probabilities as the answer that follows its response's reasoning."""
+    def score_candidates(
+        self, requests: Sequence[FERRequest], responses: Sequence[Generation | str]
+    ) -> list[dict[str, float]]:
+        """Each request's candidate probabilities as the answer continuing its response (see
+        :func:`answer_continuations`)."""
 
 
 def make_requests(
@@ -157,9 +163,11 @@ def generate_predictions(
     reasoning = all(request.reasoning for request in requests)
     max_new_tokens = max_new_tokens or DEFAULT_MAX_NEW_TOKENS[reasoning]
     for batch in engine.generate_batches(requests, batch_size=batch_size, max_new_tokens=max_new_tokens, **sampling):
-        texts = [generation.text for _, generation in batch]
+        generations = [generation for _, generation in batch]
         scores = (
-            engine.score_candidates([requests[i] for i, _ in batch], texts) if probabilities else [None] * len(batch)
+            engine.score_candidates([requests[i] for i, _ in batch], generations)
+            if probabilities
+            else [None] * len(batch)
         )
         yield [
             (i, to_prediction(requests[i], generation.text, probs, generation))
@@ -195,12 +203,19 @@ def stream_prediction(
 ) -> Iterator[tuple[str, FERPrediction | None]]:
     """Yield ``(text so far, None)`` while the response grows, then ``(text, prediction)`` once it is complete.
 
-    ``engine`` must stream (``engine.stream(request, max_new_tokens)``, as ``TransformersEngine`` does)."""
+    ``engine`` must stream (``engine.stream(request, max_new_tokens)``, as ``TransformersEngine`` does: it yields
+    the growing text and returns the :class:`Generation`, whose token ids the candidates are scored after)."""
+    stream = engine.stream(request, max_new_tokens or DEFAULT_MAX_NEW_TOKENS[request.reasoning])
     text = ""
-    for text in engine.stream(request, max_new_tokens or DEFAULT_MAX_NEW_TOKENS[request.reasoning]):
+    while True:
+        try:
+            text = next(stream)
+        except StopIteration as finished:
+            generation = finished.value or Generation(text, 0, 0.0)
+            break
         yield text, None
-    scores = engine.score_candidates([request], [text])[0] if probabilities else None
-    yield text, to_prediction(request, text, scores)
+    scores = engine.score_candidates([request], [generation])[0] if probabilities else None
+    yield generation.text, to_prediction(request, generation.text, scores, generation)
 
 
 def set_cpu_threads(num_threads: int | None = None) -> int:
@@ -309,9 +324,16 @@ class TransformersEngine:
                 output = self.model.generate(**inputs, **settings)
             new_tokens = output[:, inputs["input_ids"].shape[1] :]
             decoded = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-            counts = (new_tokens != self.tokenizer.pad_token_id).sum(dim=1).tolist()
+            token_ids = [self._generated_ids(row) for row in new_tokens]
             seconds = (time.perf_counter() - started) / len(batch)
-            yield [(i, Generation(text, count, seconds)) for i, text, count in zip(batch, decoded, counts)]
+            yield [
+                (i, Generation(text, len(ids), seconds, token_ids=ids))
+                for i, text, ids in zip(batch, decoded, token_ids)
+            ]
+
+    def _generated_ids(self, row: torch.Tensor) -> tuple[int, ...]:
+        """One row of generated ids without the padding that fills it after the model stopped."""
+        return tuple(token for token in row.tolist() if token != self.tokenizer.pad_token_id)
 
     def generate(self, requests: Sequence[FERRequest], **kwargs) -> list[Generation]:
         results: list[Generation | None] = [None] * len(requests)
@@ -320,19 +342,22 @@ class TransformersEngine:
                 results[i] = generation
         return results  # type: ignore[return-value]
 
-    def stream(self, request: FERRequest, max_new_tokens: int) -> Iterator[str]:
-        """Yield the response as it grows, token by token: ``generate`` runs in a thread feeding a text streamer.
+    def stream(self, request: FERRequest, max_new_tokens: int) -> Generator[str, None, Generation]:
+        """Yield the response as it grows, token by token: ``generate`` runs in a thread feeding a text streamer;
+        return the complete :class:`Generation` (its token ids are what candidates are scored after).
         Greedy, with the checkpoint's sampling defaults cleared (as in :meth:`generate_batches`)."""
         from transformers import TextIteratorStreamer
 
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         inputs = self._encode([self.prompt_text(request)], [request.image])
         failures: list[Exception] = []
+        outputs: list[torch.Tensor] = []
+        started = time.perf_counter()
 
         def generate() -> None:
             try:
                 with torch.inference_mode():  # thread-local: must be entered in the generating thread
-                    self.model.generate(
+                    output = self.model.generate(
                         **inputs,
                         streamer=streamer,
                         max_new_tokens=max_new_tokens,
@@ -341,6 +366,7 @@ class TransformersEngine:
                         top_p=None,
                         top_k=None,
                     )
+                outputs.append(output[0, inputs["input_ids"].shape[1] :])
             except Exception as err:  # re-raised in the caller; ending the stream keeps it from waiting forever
                 failures.append(err)
                 streamer.end()
@@ -355,49 +381,144 @@ class TransformersEngine:
         thread.join()
         if failures:
             raise failures[0]
+        token_ids = self._generated_ids(outputs[0])
+        return Generation(text, len(token_ids), time.perf_counter() - started, token_ids=token_ids)
 
-    def score_candidates(self, requests: Sequence[FERRequest], responses: Sequence[str]) -> list[dict[str, float]]:
-        """Probability of each candidate as the answer that follows each response's reasoning.
+    def score_candidates(
+        self, requests: Sequence[FERRequest], responses: Sequence[Generation | str]
+    ) -> list[dict[str, float]]:
+        """Probability of each candidate as the answer continuing each response (:func:`answer_continuations`).
 
-        Every (item, candidate) pair becomes one teacher-forced sequence ``prompt + reasoning +
-        <answer>label</answer>``; a forward pass gives its log-likelihood, and a softmax over an item's
-        candidates turns those into probabilities. Each item's candidates form one forward pass of their own, so
-        an item's probabilities never depend on which other items were scored with it."""
+        Every (item, candidate) pair becomes one teacher-forced sequence: the prompt, the model's own generated ids
+        up to where its answer begins, the candidate's continuation. A forward pass gives the continuation's
+        log-likelihood, and a softmax over an item's candidates turns those into probabilities. Each item's
+        candidates form one forward pass of their own, so an item's probabilities never depend on which other
+        items were scored with it."""
         results = []
         for request, response in zip(requests, responses):
-            prefix = self.prompt_text(request) + text_before_answer(response)
-            labels = request.candidate_labels
-            logprobs = self._continuation_logprobs(
-                [prefix] * len(labels),
-                [f"<answer>{label}</answer>" for label in labels],
-                [request.image] * len(labels),
-            )
-            results.append(softmax(dict(zip(labels, logprobs))))
+            answers = answer_continuations(self.tokenizer, response, request.candidate_labels)
+            logprobs = self._continuation_logprobs(request, answers)
+            results.append(softmax(dict(zip(request.candidate_labels, logprobs))))
         return results
 
-    def _continuation_logprobs(self, prefixes: list[str], continuations: list[str], images: list[Any]) -> list[float]:
-        # The prefix is tokenised with its image; the continuation's ids are appended as they are, so every
-        # candidate of an item is scored after the very same prefix tokens.
-        encoded = self._encode(prefixes, images)
-        heads = [ids[mask.bool()].tolist() for ids, mask in zip(encoded["input_ids"], encoded["attention_mask"])]
-        tails = self.tokenizer(continuations, add_special_tokens=False)["input_ids"]
-        sequences = [head + list(tail) for head, tail in zip(heads, tails)]
+    def _continuation_logprobs(self, request: FERRequest, answers: AnswerContinuations) -> list[float]:
+        # The prompt is encoded with its image (placeholders expanded) exactly as for generation; the generated
+        # context and each continuation are appended as ids, so every candidate follows the very same tokens.
+        encoded = self._encode([self.prompt_text(request)], [request.image])
+        head = encoded["input_ids"][0].tolist() + answers.context_ids
+        sequences = [head + tail for tail in answers.continuations]
         width = max(map(len, sequences))
         pad = self.tokenizer.pad_token_id
         device = self.model.device
         input_ids = torch.tensor([[pad] * (width - len(s)) + s for s in sequences], device=device)
         attention_mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in sequences], device=device)
+        copies = len(sequences)
         with torch.inference_mode():
             logits = self.model(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
-                pixel_values=encoded["pixel_values"].to(self.model.dtype),
-                image_grid_thw=encoded["image_grid_thw"],
+                pixel_values=encoded["pixel_values"].to(self.model.dtype).repeat(copies, 1),
+                image_grid_thw=encoded["image_grid_thw"].repeat(copies, 1),
             ).logits.float()
         logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
         targets = input_ids[:, 1:]
         token_logprobs = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-        return [token_logprobs[row, width - 1 - len(tail) :].sum().item() for row, tail in enumerate(tails)]
+        return [
+            token_logprobs[row, width - 1 - len(tail) :].sum().item() for row, tail in enumerate(answers.continuations)
+        ]
+
+
+_ANSWER_OPENING = re.compile(r"<answer>\s*", re.IGNORECASE)
+_BEFORE_ANSWER_CLOSING = re.compile(r"(\s*)</answer>", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class AnswerContinuations:
+    """A response cut where its answer begins. ``context_ids``: the model's own generated ids before that point;
+    ``continuations``: for each candidate (in order), the ids the model would generate from there to the end of
+    ``</answer>`` with that candidate as its answer."""
+
+    context_ids: list[int]
+    continuations: list[list[int]]
+
+
+def answer_continuations(
+    tokenizer: Any, response: Generation | str, candidate_labels: Sequence[str]
+) -> AnswerContinuations:
+    """The one definition of what an engine's ``score_candidates`` scores: each candidate as the continuation of
+    the model's own generated token ids up to where its answer begins, tokenized as the model would generate it.
+
+    The answer begins after the response's first ``<answer>`` tag and the white space the model put after it;
+    a candidate replaces the model's answer text, keeping the white space the model put before ``</answer>``.
+    A response without an answer block gets ``<answer>{candidate}</answer>`` after all it generated.
+    The model's ids are kept up to the pre-token (the tokenizer's split before BPE) that the candidate starts
+    in, and the rest is tokenized with the candidate: a model that generates ``'</' 'think' '><' 'answer'
+    '>neutral'`` has each candidate scored as ``'>happiness'``, ``'>sadness'``… after ``'</' 'think' '><' 'answer'``
+    (not as ``'<answer' '>happiness'`` glued after ``'</' 'think' '>'``, a sequence it never produces).
+
+    Args:
+        tokenizer: the model's tokenizer (a fast one gives the pre-token boundaries).
+        response: a :class:`Generation` with ``token_ids`` (the model's own), or a text (its tokenization
+            stands in for the ids then).
+        candidate_labels: the candidates, in order.
+
+    Returns:
+        :class:`AnswerContinuations`: the shared context ids and one continuation per candidate.
+    """
+    ids = _response_ids(tokenizer, response)
+    text = tokenizer.decode(ids, skip_special_tokens=True)
+    opening = _ANSWER_OPENING.search(text)
+    if opening:
+        answer_start = opening.end()
+        closing = _BEFORE_ANSWER_CLOSING.search(text, answer_start)
+        spacing = closing.group(1) if closing else ""
+        tails = [f"{label}{spacing}</answer>" for label in candidate_labels]
+    else:
+        answer_start = len(text)
+        tails = [f"<answer>{label}</answer>" for label in candidate_labels]
+    cut = min(_pre_token_start(tokenizer, text[:answer_start] + tail, answer_start) for tail in tails)
+    kept, kept_text = _ids_up_to(tokenizer, ids, text, cut)
+    rest = text[len(kept_text) : answer_start]
+    continuations = [tokenizer(rest + tail, add_special_tokens=False)["input_ids"] for tail in tails]
+    return AnswerContinuations(ids[:kept], [list(ids) for ids in continuations])
+
+
+def _response_ids(tokenizer: Any, response: Generation | str) -> list[int]:
+    """The generated ids up to the first special token (the end of the response)."""
+    ids = getattr(response, "token_ids", None)
+    if ids is None:
+        text = response if isinstance(response, str) else response.text
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    special = set(tokenizer.all_special_ids)
+    end = next((position for position, token in enumerate(ids) if token in special), len(ids))
+    return list(ids[:end])
+
+
+def _pre_token_start(tokenizer: Any, text: str, position: int) -> int:
+    """Where the pre-token holding ``text[position]`` starts (``position`` without a fast tokenizer's
+    pre-tokenizer): BPE never merges across pre-tokens, so the tokens before it are the same whatever follows."""
+    pre_tokenizer = getattr(getattr(tokenizer, "backend_tokenizer", None), "pre_tokenizer", None)
+    if pre_tokenizer is None:
+        return position
+    for _, (start, end) in pre_tokenizer.pre_tokenize_str(text):
+        if end > position:
+            return min(start, position)
+    return position
+
+
+def _ids_up_to(tokenizer: Any, ids: list[int], text: str, cut: int) -> tuple[int, str]:
+    """How many of ``ids`` decode to a prefix of ``text`` no longer than ``cut``, and that prefix."""
+    low, high = 0, len(ids)
+    while low < high:  # the most ids whose text fits (decoded length grows with the ids)
+        middle = (low + high + 1) // 2
+        if len(tokenizer.decode(ids[:middle], skip_special_tokens=True)) <= cut:
+            low = middle
+        else:
+            high = middle - 1
+    # A cut inside a multi-byte character decodes to a replacement character: step back to whole text.
+    while not text.startswith(prefix := tokenizer.decode(ids[:low], skip_special_tokens=True)):
+        low -= 1
+    return low, prefix
 
 
 def softmax(logprobs: dict[str, float]) -> dict[str, float]:

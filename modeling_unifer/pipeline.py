@@ -7,8 +7,9 @@
     [{'label': 'happiness', 'score': 0.93, 'reasoning': '…'}, {'label': 'sadness', 'score': 0.07, …}]
 
 Without ``candidate_labels`` the model config's ``candidate_labels`` are used (a UniFER checkpoint's), else the
-eight canonical emotions (a plain Qwen2.5-VL checkpoint). Scores are the candidate probabilities of :class:`unifer.inference.FERPrediction`, sorted high to low; every
-entry carries the model's reasoning and whether the answer was well formed.
+eight canonical emotions (a plain Qwen2.5-VL checkpoint). Scores are the candidate probabilities of
+:class:`unifer.inference.FERPrediction`; the first entry is the model's answer when it gave one, the others follow
+sorted high to low; every entry carries the model's reasoning and whether the answer was well formed.
 
 ``fer(photo, detect_faces=True)`` finds the faces first (:mod:`unifer.faces`, the ``faces`` extra) and returns one
 entry per face, left to right: ``{"face": 0, "box": [x0, y0, x1, y1], "predictions": [...the list above...]}``,
@@ -106,7 +107,8 @@ class FacialExpressionRecognitionPipeline(Pipeline):
                 for face in outputs["faces"]
             ]
         prediction = outputs["prediction"]
-        ranked = sorted(prediction.probabilities.items(), key=lambda item: -item[1])
+        # The model's answer first (what `predict` says), then the other candidates by probability.
+        ranked = sorted(prediction.probabilities.items(), key=lambda item: (item[0] != prediction.label, -item[1]))
         return [
             {"label": label, "score": score, "reasoning": prediction.reasoning, "well_formed": prediction.well_formed}
             for label, score in ranked

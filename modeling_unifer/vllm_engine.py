@@ -15,8 +15,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from unifer.answers import text_before_answer
-from unifer.inference import FERRequest, Generation, softmax
+from unifer.inference import FERRequest, Generation, answer_continuations, softmax
 
 logger = logging.getLogger(__name__)
 
@@ -148,25 +147,33 @@ class VLLMEngine:
             return
         params = {"temperature": 0.0, "max_tokens": max_new_tokens, **sampling}
         outputs = self._generate(self.build_inputs(requests), params)
-        yield [(i, Generation(o["text"], o["num_tokens"], o["seconds"])) for i, o in enumerate(outputs)]
+        yield [
+            (i, Generation(o["text"], o["num_tokens"], o["seconds"], token_ids=o["token_ids"]))
+            for i, o in enumerate(outputs)
+        ]
 
     def generate(self, requests: Sequence[FERRequest], **kwargs) -> list[Generation]:
         return [g for batch in self.generate_batches(requests, **kwargs) for _, g in batch]
 
-    def score_candidates(self, requests: Sequence[FERRequest], responses: Sequence[str]) -> list[dict[str, float]]:
-        """Candidate probabilities from vLLM's prompt log-probabilities of ``<answer>{label}</answer>``."""
-        rows = [(i, label) for i, request in enumerate(requests) for label in request.candidate_labels]
-        tails = [f"<answer>{label}</answer>" for _, label in rows]
-        inputs = [
-            build_vllm_input(
-                self.prompt_text(requests[i]) + text_before_answer(responses[i]) + tail, requests[i].image
-            )
-            for (i, _), tail in zip(rows, tails)
-        ]
-        tail_lengths = [len(self.processor.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in tails]
+    def score_candidates(
+        self, requests: Sequence[FERRequest], responses: Sequence[Generation | str]
+    ) -> list[dict[str, float]]:
+        """Candidate probabilities from vLLM's prompt log-probabilities of each candidate's continuation
+        (:func:`unifer.inference.answer_continuations`, as the transformers engine scores them): every (item,
+        candidate) pair is one token prompt (``prompt_token_ids``: the chat prompt, the model's own generated ids
+        up to its answer, the candidate's ids) with the item's image, all in one ``generate`` call."""
+        tokenizer = self.processor.tokenizer
+        rows, inputs = [], []
+        for i, (request, response) in enumerate(zip(requests, responses)):
+            answers = answer_continuations(tokenizer, response, request.candidate_labels)
+            # The image placeholder stays single here: vLLM expands it for the image, as for a text prompt.
+            head = tokenizer(self.prompt_text(request), add_special_tokens=False)["input_ids"] + answers.context_ids
+            for label, tail in zip(request.candidate_labels, answers.continuations):
+                rows.append((i, label, len(tail)))
+                inputs.append({"prompt_token_ids": head + tail, "multi_modal_data": {"image": request.image}})
         outputs = self._generate(inputs, {"temperature": 0.0, "max_tokens": 1, "prompt_logprobs": 0})
         scores: list[dict[str, float]] = [{} for _ in requests]
-        for (i, label), output, length in zip(rows, outputs, tail_lengths):
+        for (i, label, length), output in zip(rows, outputs):
             scores[i][label] = sum(output["prompt_logprobs"][-length:])
         return [softmax(s) for s in scores]
 
@@ -194,6 +201,7 @@ class VLLMEngine:
                 {
                     "text": completion.text,
                     "num_tokens": len(completion.token_ids),
+                    "token_ids": tuple(completion.token_ids),
                     "seconds": seconds,
                     "prompt_logprobs": prompt_logprobs,
                 }

@@ -55,7 +55,7 @@ class FakeLLM:
     def generate(self, inputs, sampling_params, use_tqdm=True):
         self.calls.append((list(inputs), sampling_params))
         if sampling_params.kwargs.get("prompt_logprobs") is not None:
-            return [self._scored(item["prompt"]) for item in inputs]
+            return [self._scored(self.prompt_of(item)) for item in inputs]
         outputs = []
         for position, item in enumerate(inputs):
             numbered = re.search(r"question (\d+)", item["prompt"])
@@ -63,6 +63,14 @@ class FakeLLM:
             text = f"<think>item {n}</think><answer>{RAF[n % len(RAF)]}</answer>"
             outputs.append(FakeOutput([FakeCompletion(text, list(range(n + 1)))]))
         return outputs
+
+    def prompt_of(self, item) -> str:
+        """A prompt's text; token prompts (candidate scoring's) decoded with the model's own tokenizer."""
+        if "prompt" in item:
+            return item["prompt"]
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(self.kwargs["model"]).decode(item["prompt_token_ids"])
 
     @staticmethod
     def _scored(prompt: str) -> FakeOutput:
@@ -217,7 +225,8 @@ def test_candidate_scores_come_from_one_prompt_logprobs_call(fake_vllm, tiny_mod
     scores = engine.score_candidates(requests, ["<think>a</think><answer>x</answer>"] * 3)
     [(inputs, params)] = fake_vllm.instances[0].calls
     assert len(inputs) == 3 * len(RAF) and params.kwargs == {"temperature": 0.0, "max_tokens": 1, "prompt_logprobs": 0}
-    assert all(item["prompt"].count("<think>a</think>") == 1 for item in inputs)  # the reasoning, then each answer
+    prompts = [fake_vllm.instances[0].prompt_of(item) for item in inputs]
+    assert all(prompt.count("<think>a</think>") == 1 for prompt in prompts)  # the reasoning, then each answer
     for probabilities in scores:
         assert set(probabilities) == set(RAF) and sum(probabilities.values()) == pytest.approx(1.0)
         assert max(probabilities, key=probabilities.get) == PREFERRED
