@@ -4,7 +4,7 @@ The example-based cases live in ``test_answers.py``; these draw responses and ca
 label vocabularies (``unifer.labels``), the tags, filler words and arbitrary unicode.
 """
 
-import string
+from collections import Counter
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -87,11 +87,33 @@ def well_formed(think, label, pads):
 # ---- strict extraction ------------------------------------------------------------------------------------------
 
 
-@FAST
-@given(text=responses, candidates=any_candidates)
-def test_strict_returns_only_a_candidate_or_none(text, candidates):
-    label = extract_label(text, candidates)
-    assert label is None or label in candidates
+# Answer blocks around one word that is a candidate, another vocabulary name or alias, a filler word or noise, with
+# filler and punctuation around it: strict extraction answers some of them and refuses others.
+ANSWER_WORDS = VOCABULARY + sorted(ALIASES) + ["the", "answer", "not", "maybe", "happy or sad"]
+
+
+@st.composite
+def responses_around_candidates(draw, candidates):
+    word = draw(st.sampled_from(candidates) | st.sampled_from(candidates) | st.sampled_from(ANSWER_WORDS) | noise)
+    filler = draw(st.sampled_from(FILLER_PHRASES))
+    punctuation = draw(st.sampled_from(["", ".", "!", "**"]))
+    return f"<think>{draw(noise)}</think><answer>{filler} {punctuation}{word}{punctuation}</answer>"
+
+
+def test_strict_returns_only_a_candidate_or_none():
+    answered, refused = [], []
+
+    @FAST
+    @given(candidates=any_candidates, data=st.data())
+    def check(candidates, data):
+        text = data.draw(responses | responses_around_candidates(candidates) | responses_around_candidates(candidates))
+        label = extract_label(text, candidates)
+        assert label is None or label in candidates
+        (refused if label is None else answered).append(label)
+
+    check()
+    # Both outcomes were reached: the membership check ran on real answers, not only on refusals.
+    assert len(answered) >= 20 and len(refused) >= 20, (len(answered), len(refused))
 
 
 @FAST
@@ -187,12 +209,66 @@ def test_parse_never_raises_and_is_consistent(text):
         assert text.lower().count("<answer>") == 1
 
 
-@FAST
-@given(text=st.text(alphabet=string.printable + "<>/" + WHITESPACE, max_size=60))
-def test_is_well_formed_only_for_a_think_then_answer_shape(text):
-    if is_well_formed(text):
-        stripped = text.strip()
-        assert stripped.startswith("<think>") and stripped.endswith("</answer>")
+# The slots of ``<think>body</think><answer>body</answer>`` with white space between, and ways to spoil each one.
+# A response is well formed exactly when no slot is spoiled: the expected value comes from how the text was built.
+# (White space inside a block belongs to its body, so only the pads outside the blocks can be spoiled.)
+SHAPE = [
+    "pad",
+    "<think>",
+    "space",
+    "body",
+    "space",
+    "</think>",
+    "pad",
+    "<answer>",
+    "space",
+    "body",
+    "space",
+    "</answer>",
+    "pad",
+]
+SPOILABLE = [slot for slot, kind in enumerate(SHAPE) if kind != "space"]
+SPOILED_TAG = {
+    "<think>": ["", "<Think>", "<answer>", "<think><think>"],
+    "</think>": ["", "</THINK>", "</answer>"],
+    "<answer>": ["", "<ANSWER>", "<think>", "<answer><answer>"],
+    "</answer>": ["", "</Answer>", "</think>", "</answer></answer>"],
+}
+SPOILED_BODY = ["", " ", "\n\t", "a</think>b", "<answer>x", "x<THINK>y", "</answer>"]
+SPOILED_PAD = ["Sure!", "x", "<think>a</think>", "<answer>b</answer>", "."]
+
+
+@st.composite
+def shaped_responses(draw):
+    """(text, whether it is well formed by construction): the think-then-answer shape with 0–3 slots spoiled."""
+    spoiled = draw(st.one_of(st.just(frozenset()), st.frozensets(st.sampled_from(SPOILABLE), min_size=1, max_size=3)))
+    parts = []
+    for slot, kind in enumerate(SHAPE):
+        if slot in spoiled:
+            options = SPOILED_PAD if kind == "pad" else SPOILED_BODY if kind == "body" else SPOILED_TAG[kind]
+            parts.append(draw(st.sampled_from(options)))
+        elif kind in ("pad", "space"):
+            parts.append(draw(whitespace))
+        elif kind == "body":
+            parts.append(draw(think_text))
+        else:
+            parts.append(kind)
+    return "".join(parts), not spoiled
+
+
+def test_is_well_formed_only_for_a_think_then_answer_shape():
+    seen = Counter()
+
+    @FAST
+    @given(shaped=shaped_responses())
+    def check(shaped):
+        text, expected = shaped
+        assert is_well_formed(text) is expected, text
+        assert parse(text).well_formed is expected
+        seen[expected] += 1
+
+    check()
+    assert seen[True] >= 20 and seen[False] >= 20, seen  # both shapes were generated, not only rejections
 
 
 # ---- paper mode is total ----------------------------------------------------------------------------------------

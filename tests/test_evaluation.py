@@ -152,7 +152,12 @@ def test_paper_extraction_rescores_the_same_predictions(reference_run, tmp_path)
     out, _ = reference_run
     rows = read_records(out / "predictions.jsonl")
     assert [row["label"] for row in rows[:4]] == ["neutral", "happiness", "sadness", "surprise"]
-    answers = ["<answer>neutral</answer>", "I see happiness.", "<answer>not sadness</answer>", "<answer>anger</answer>"]
+    answers = [
+        "<answer>neutral</answer>",
+        "I see happiness.",
+        "<answer>not sadness</answer>",
+        "<answer>anger</answer>",
+    ]
     for row, response in zip(rows, answers):
         row.update(response=response, parsed_label=extract_label(response, row["candidate_labels"]))
     path = write_records(tmp_path / "predictions.jsonl", rows)
@@ -162,11 +167,14 @@ def test_paper_extraction_rescores_the_same_predictions(reference_run, tmp_path)
     paper = score(**load_predictions(path), extraction="paper", bootstrap=0)
     assert paper["extraction"] == "paper" and paper["n"] == len(rows) == 10
     assert paper["accuracy"] == 0.3 and paper["unknowns"] == 6  # rows 0-2 right, row 3 wrong, six unknown
-    assert paper["confusion_matrix"] == confusion_matrix(
-        [r["label"] for r in rows], official, labels=paper["confusion_labels"]
-    ).tolist()
+    overall = paper["overall"]
+    assert (
+        overall["confusion_matrix"]
+        == confusion_matrix([r["label"] for r in rows], official, labels=overall["confusion_labels"]).tolist()
+    )
     strict = score(**load_predictions(path), bootstrap=0)
     assert strict["accuracy"] == 0.1 and strict["unparsed_count"] == 8  # only row 0 is a strict answer
+
 
 def test_unknown_subset_is_a_clear_error(tiny_model_path, benchmark, tmp_path):
     with pytest.raises(ValueError, match="rafdb.*synfer"):

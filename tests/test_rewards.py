@@ -87,10 +87,6 @@ def test_adversarial_completions(completion, solution, candidates, accuracy, fmt
     assert format_reward([completion]) == [fmt]
 
 
-def test_at_least_25_adversarial_cases():
-    assert len(CASES) >= 25
-
-
 def test_conversational_and_string_completions_score_alike():
     texts = [case[0] for case in CASES]
     conversational = [[{"role": "assistant", "content": text}] for text in texts]
@@ -212,4 +208,5 @@ def test_every_canonical_emotion_round_trips():
 
 
 def test_docstring_examples():
-    assert doctest.testmod(rewards).failed == 0
+    result = doctest.testmod(rewards)
+    assert result.attempted > 0 and result.failed == 0

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from unifer.data import synfer
 from unifer.data.synfer import SYNFER_EMOTIONS, describe, draw_face, geometry, item_seed, iter_faces, save_grid
 from unifer.labels import ALIASES
 
@@ -209,11 +208,6 @@ def test_save_grid_writes_a_labelled_png(tmp_path):
     with Image.open(path) as saved:
         assert saved.size == grid.size and saved.mode == "L"
         assert saved.height >= 2 * 40 and saved.width > 3 * 40  # faces plus a label column
-
-
-def test_module_exports():
-    for name in ("SYNFER_EMOTIONS", "draw_face", "geometry", "describe", "iter_faces", "item_seed", "save_grid"):
-        assert hasattr(synfer, name)
 
 
 def test_bold_style_keeps_the_label_out_of_the_reasoning_and_refuses_unknown_styles():
