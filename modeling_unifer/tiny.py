@@ -368,9 +368,10 @@ def _default_mrope_section(head_dim: int) -> list[int]:
 def tiny_config(tokenizer, **overrides: Any):
     """Tiny ``Qwen2_5_VLConfig`` wired to ``tokenizer``'s special-token ids.
 
-    Overrides (all optional): ``hidden_size``, ``num_hidden_layers``, ``num_attention_heads``,
-    ``num_key_value_heads``, ``intermediate_size``, ``max_position_embeddings``, ``rope_theta``,
-    ``mrope_section``, ``vision_depth``, ``vision_hidden_size``, ``vision_num_heads``,
+    Overrides (all optional): ``hidden_size``, ``num_hidden_layers``, ``num_attention_heads``, ``head_dim``
+    (sets the number of attention heads to ``hidden_size // head_dim``; vLLM's CPU attention has 32, 64, 80, …
+    not the default model's 16), ``num_key_value_heads``, ``intermediate_size``, ``max_position_embeddings``,
+    ``rope_theta``, ``mrope_section``, ``vision_depth``, ``vision_hidden_size``, ``vision_num_heads``,
     ``vision_intermediate_size``, ``fullatt_block_indexes``, ``window_size``, ``patch_size``,
     ``tie_word_embeddings``, ``initializer_range``, ``vocab_size`` (defaults to ``len(tokenizer)``).
     """
@@ -379,8 +380,9 @@ def tiny_config(tokenizer, **overrides: Any):
     o = dict(overrides)
     hidden = int(o.pop("hidden_size", 64))
     n_layers = int(o.pop("num_hidden_layers", 2))
-    n_heads = int(o.pop("num_attention_heads", 4))
-    n_kv = int(o.pop("num_key_value_heads", 2))
+    wanted_head_dim = o.pop("head_dim", None)
+    n_heads = int(o.pop("num_attention_heads", hidden // int(wanted_head_dim) if wanted_head_dim else 4))
+    n_kv = int(o.pop("num_key_value_heads", min(2, n_heads)))
     inter = int(o.pop("intermediate_size", 2 * hidden))
     max_pos = int(o.pop("max_position_embeddings", 4096))
     rope_theta = float(o.pop("rope_theta", 1_000_000.0))
@@ -398,6 +400,8 @@ def tiny_config(tokenizer, **overrides: Any):
     if v_hidden % v_heads:
         raise ValueError(f"vision_hidden_size={v_hidden} not divisible by vision_num_heads={v_heads}")
     head_dim = hidden // n_heads
+    if wanted_head_dim is not None and head_dim != int(wanted_head_dim):
+        raise ValueError(f"head_dim={wanted_head_dim} needs hidden_size={hidden} = heads x head_dim (heads={n_heads})")
     mrope_section = list(o.pop("mrope_section", _default_mrope_section(head_dim)))
     if sum(mrope_section) != head_dim // 2:
         raise ValueError(f"mrope_section {mrope_section} must sum to head_dim/2 = {head_dim // 2}")

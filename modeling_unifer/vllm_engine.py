@@ -15,12 +15,21 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import torch
+
+from unifer.environment import resolve_dtype
 from unifer.inference import FERRequest, Generation, answer_continuations, softmax
 
 logger = logging.getLogger(__name__)
 
-#: Weight and activation dtypes vLLM accepts by name; ``auto`` is the checkpoint's own (vLLM's rule).
+#: Weight and activation dtypes the engine accepts by name; ``auto`` is resolved as for every backend
+#: (:func:`unifer.environment.resolve_dtype`), not by vLLM, whose ``auto`` is bfloat16 even on a CPU.
 DTYPES = ("auto", "bfloat16", "float16", "float32")
+
+#: The KV cache the engine asks vLLM for on a CPU when no memory option is given. vLLM's CPU backend otherwise
+#: claims ``gpu_memory_utilization`` (0.92 by default) of the machine's RAM; ``VLLM_CPU_KVCACHE_SPACE`` (GiB),
+#: vLLM's own setting, still takes precedence over this.
+CPU_KV_CACHE_BYTES = 4 * 2**30
 
 
 def build_vllm_input(prompt_text: str, image: Any) -> dict[str, Any]:
@@ -46,8 +55,6 @@ def rank_devices(tensor_parallel_size: int, environ: dict[str, str] | None = Non
         return None
     visible = environ.get("CUDA_VISIBLE_DEVICES")
     if visible is None:
-        import torch
-
         devices = [str(i) for i in range(torch.cuda.device_count())]
     else:
         devices = [device.strip() for device in visible.split(",") if device.strip()]
@@ -65,8 +72,10 @@ def rank_devices(tensor_parallel_size: int, environ: dict[str, str] | None = Non
 class VLLMEngine:
     """Offline vLLM generation (see the module docstring for parallelism).
 
-    ``dtype`` is one of :data:`DTYPES` (or the matching ``torch.dtype``); ``max_model_len`` None leaves vLLM the
-    checkpoint's own context length (and the KV cache that needs)."""
+    ``dtype`` is one of :data:`DTYPES` (or the matching ``torch.dtype``), resolved in :attr:`dtype`;
+    ``max_model_len`` None leaves vLLM the checkpoint's own context length; ``gpu_memory_utilization`` None leaves
+    vLLM its own share of each GPU (on a CPU the KV cache is :data:`CPU_KV_CACHE_BYTES`); ``enforce_eager`` skips
+    vLLM's graph compilation and capture (a faster start, slower steps)."""
 
     name = "vllm"
     #: How many pending items ``unifer eval`` hands :meth:`generate_batches` at a time: enough for vLLM's scheduler
@@ -78,9 +87,10 @@ class VLLMEngine:
         model: str,
         *,
         tensor_parallel_size: int = 1,
-        gpu_memory_utilization: float = 0.9,
-        max_model_len: int | None = 8192,
-        dtype: Any = "bfloat16",
+        gpu_memory_utilization: float | None = None,
+        max_model_len: int | None = None,
+        dtype: Any = "auto",
+        enforce_eager: bool = False,
         seed: int = 0,
         trust_remote_code: bool = False,
         processor: Any = None,
@@ -89,7 +99,7 @@ class VLLMEngine:
 
         if tensor_parallel_size < 1:
             raise ValueError(f"tensor_parallel_size must be at least 1 (got {tensor_parallel_size}).")
-        if not 0 < gpu_memory_utilization <= 1:
+        if gpu_memory_utilization is not None and not 0 < gpu_memory_utilization <= 1:
             raise ValueError(
                 f"gpu_memory_utilization is the fraction of each GPU's memory vLLM may take: in (0, 1] "
                 f"(got {gpu_memory_utilization})."
@@ -97,15 +107,21 @@ class VLLMEngine:
         if max_model_len is not None and max_model_len < 1:
             raise ValueError(f"max_model_len must be a positive number of tokens or None (got {max_model_len}).")
         self.model_path = str(model)
+        #: The dtype vLLM runs in, ``auto`` resolved (what run.json records).
+        self.dtype = resolve_dtype(dtype_name(dtype))
         self.llm_kwargs = dict(
             model=self.model_path,
             tensor_parallel_size=tensor_parallel_size,
-            dtype=dtype_name(dtype),
-            gpu_memory_utilization=gpu_memory_utilization,
+            dtype=self.dtype,
+            enforce_eager=enforce_eager,
             seed=seed,
             limit_mm_per_prompt={"image": 1},
             trust_remote_code=trust_remote_code,
         )
+        if gpu_memory_utilization is not None:
+            self.llm_kwargs["gpu_memory_utilization"] = gpu_memory_utilization
+        elif not torch.cuda.is_available():
+            self.llm_kwargs["kv_cache_memory_bytes"] = CPU_KV_CACHE_BYTES
         if max_model_len is not None:
             self.llm_kwargs["max_model_len"] = max_model_len
         self.devices = rank_devices(tensor_parallel_size)
