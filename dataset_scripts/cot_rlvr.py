@@ -20,7 +20,6 @@ a build and in training.
 from __future__ import annotations
 
 import json
-import shlex
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -31,17 +30,17 @@ from typing import Any
 import datasets
 
 from unifer.answers import extract_label, parse
+from unifer.data.configs import CotBuildConfig, RlvrBuildConfig
 from unifer.data.publish import (
     MAX_SHARD_BYTES,
     BadImage,
-    ShardWriter,
     SplitOutput,
     image_file,
     markdown_table,
     provenance,
     read_image,
     size_category,
-    write_card,
+    write_dataset,
 )
 from unifer.labels import normalize, to_candidate
 from unifer.prompts import candidates_in_question, chat_messages
@@ -304,80 +303,60 @@ ds = load_dataset("path/or/hub-id", split="train")
 
 
 def build(
-    kind_name: str,
-    json_path: str | Path,
-    images_root: str | Path,
-    out_dir: str | Path,
-    *,
-    max_shard_bytes: int = MAX_SHARD_BYTES,
-    progress: bool = False,
-    check_answers: bool = True,
+    config: CotBuildConfig | RlvrBuildConfig, *, max_shard_bytes: int = MAX_SHARD_BYTES, progress: bool = False
 ) -> Report:
-    """Convert a released CoT or RLVR file (JSON list or JSONL) into ``<out_dir>/<kind>/train-*.parquet``,
+    """Convert a released CoT or RLVR file (JSON list or JSONL) into ``<out>/<kind>/train-*.parquet``,
     ``rejected.jsonl`` and ``README.md``; returns the report (``report.summary()`` is the printed line).
-    ``check_answers=False`` (CoT only) keeps responses without a single strict-parsed answer, and counts them."""
-    from tqdm.auto import tqdm
-
-    kind = KINDS[kind_name]
-    _maker(kind, check_answers)  # refuse check_answers=False for RLVR before reading anything
-    if not Path(json_path).is_file():
-        raise FileNotFoundError(f"--json {json_path} not found; give the released {kind.title} JSON or JSONL file.")
-    if not Path(images_root).is_dir():
+    A CoT config with ``answer_filter=False`` keeps responses without a single strict-parsed answer, and counts
+    them."""
+    kind = KINDS[config.KIND]
+    check_answers = getattr(config, "answer_filter", True)  # an option of CoT builds only
+    if not Path(config.json).is_file():
+        raise FileNotFoundError(f"--json {config.json} not found; give the released {kind.title} JSON or JSONL file.")
+    if not Path(config.images_root).is_dir():
         raise FileNotFoundError(
-            f"--images-root {images_root} is not a directory; it must hold the images at the "
+            f"--images-root {config.images_root} is not a directory; it must hold the images at the "
             "file's image_path values (e.g. DIR/RAF-DB/aligned/...)."
         )
-    out = Path(out_dir)
+    out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     rejected: Counter = Counter()
     kept_unparsable = None if check_answers else 0
-    with (
-        ShardWriter(out, kind.name, "train", kind.features, max_shard_bytes=max_shard_bytes) as writer,
-        (out / "rejected.jsonl").open("w", encoding="utf-8") as rejected_file,
-    ):
-        for position, row in tqdm(iter_rows(json_path), desc=kind.title, unit=" rows", disable=not progress):
-            try:
-                writer.write(convert(kind, row, images_root, check_answers=check_answers))
+
+    def examples() -> Iterator[tuple[int, dict[str, Any]]]:
+        """Converted rows; each rejected one is counted and written to ``rejected.jsonl`` with its reason."""
+        from tqdm.auto import tqdm
+
+        nonlocal kept_unparsable
+        with (out / "rejected.jsonl").open("w", encoding="utf-8") as rejected_file:
+            for position, row in tqdm(iter_rows(config.json), desc=kind.title, unit=" rows", disable=not progress):
+                try:
+                    example = convert(kind, row, config.images_root, check_answers=check_answers)
+                except Rejected as err:
+                    rejected[err.reason] += 1
+                    record = {"row": position, "reason": err.reason, "detail": err.detail}
+                    record["record"] = None if isinstance(row, Rejected) else row
+                    rejected_file.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    continue
                 if not check_answers and not has_single_answer(row["question"], row["response"]):
                     kept_unparsable += 1
-            except Rejected as err:
-                rejected[err.reason] += 1
-                record = None if isinstance(row, Rejected) else row
-                rejected_file.write(
-                    json.dumps(
-                        {"row": position, "reason": err.reason, "detail": err.detail, "record": record},
-                        ensure_ascii=False,
-                    )
-                    + "\n"
-                )
-    report = Report(kind.name, writer.output, rejected, out, kept_unparsable)
-    command = shlex.join(
-        [
-            "unifer",
-            "data",
-            "build",
-            kind.name,
-            "--json",
-            str(json_path),
-            "--images-root",
-            str(images_root),
-            "--out",
-            str(out_dir),
-            *([] if check_answers else ["--no-answer-filter"]),
-        ]
-    )
-    write_card(
-        out,
-        [report.output],
-        kind.name,
-        _card_body(kind, report, command),
-        licensed_images=True,
-        pretty_name=kind.title,
-        license="other",
-        license_name="source-dataset-licences",
-        language="en",
-        task_categories=["image-text-to-text", "visual-question-answering"],
-        size_categories=size_category(report.output.num_examples),
-        tags=["facial-expression-recognition", "emotion", "unifer", kind.name],
-    )
-    return report
+                yield 0, example
+
+    def card(outputs: list[SplitOutput], command: str) -> dict[str, Any]:
+        report = Report(kind.name, outputs[0], rejected, out, kept_unparsable)
+        return dict(
+            default=kind.name,
+            body=_card_body(kind, report, command),
+            licensed_images=True,
+            pretty_name=kind.title,
+            license="other",
+            license_name="source-dataset-licences",
+            language="en",
+            task_categories=["image-text-to-text", "visual-question-answering"],
+            size_categories=size_category(report.output.num_examples),
+            tags=["facial-expression-recognition", "emotion", "unifer", kind.name],
+        )
+
+    splits = [(kind.name, "train", kind.features)]
+    (output,), _ = write_dataset(config, splits, examples(), card, max_shard_bytes=max_shard_bytes)
+    return Report(kind.name, output, rejected, out, kept_unparsable)

@@ -20,28 +20,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shlex
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import datasets
 
+from unifer.data.configs import FerbenchBuildConfig
 from unifer.data.publish import (
     CITATION,
     MAX_SHARD_BYTES,
     BadImage,
-    ShardWriter,
     histogram_table,
     image_file,
     markdown_table,
     provenance,
     read_image,
     size_category,
-    write_card,
+    write_dataset,
     write_jsonl,
 )
 from unifer.labels import CANONICAL_EMOTIONS, SUBSET_LABELS, SUBSETS, normalize
@@ -399,80 +397,59 @@ the official label string in `all`, which mixes four label sets), `canonical_lab
 
 
 def build(
-    images_root: str | Path,
-    out_dir: str | Path,
+    config: FerbenchBuildConfig,
     *,
-    subsets: Sequence[str] = SUBSETS,
-    index_dir: str | Path | None = None,
-    allow_missing: bool = False,
     max_shard_bytes: int = MAX_SHARD_BYTES,
     download: Callable[[str], str] = _download,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Write the publishable FERBench folder; returns rows per config, the skipped rows and the card path.
+    """Write the publishable FERBench folder ``config.out``; returns rows per config, the skipped rows and the card
+    path.
 
     Every image is checked before anything is written: a missing or unreadable one fails the build (naming
-    counts, first paths and the expected layout) unless ``allow_missing``. ``progress``: show progress bars.
+    counts, first paths and the expected layout) unless ``config.allow_missing``. ``progress``: show progress bars.
     """
     from tqdm.auto import tqdm
 
-    unknown = [s for s in subsets if s not in SUBSETS]
-    if unknown or not subsets:
-        raise ValueError(f"Unknown or no FERBench subsets {unknown}; choose from {', '.join(SUBSETS)}.")
-    subsets = [s for s in SUBSETS if s in subsets]  # paper order, whatever order they were given in
-    index = {s: load_index(s, index_dir, download) for s in subsets}
-    skipped = check_images(index, images_root, allow_missing, progress=progress)
+    subsets = config.subsets
+    index = {s: load_index(s, config.index_dir, download) for s in subsets}
+    skipped = check_images(index, config.images_root, config.allow_missing, progress=progress)
     skip = frozenset(item["id"] for item in skipped)
-
-    out = Path(out_dir)
+    configs = (ALL, *subsets)
+    position = {name: i for i, name in enumerate(configs)}
     histograms: dict[str, Counter] = {s: Counter() for s in subsets}
-    with ExitStack() as stack:  # one pass over the images feeds `all` and the subset's own config
-        writers = {
-            c: stack.enter_context(ShardWriter(out, c, SPLIT, features(c), max_shard_bytes=max_shard_bytes))
-            for c in (ALL, *subsets)
-        }
-        total = sum(len(records) for records in index.values()) - len(skip)
-        bar = stack.enter_context(tqdm(total=total, desc="FERBench: writing", unit=" rows", disable=not progress))
-        for subset in subsets:
-            for example in iter_examples(subset, index[subset], images_root, skip):
-                bar.update()
-                writers[ALL].write(example)
-                writers[subset].write(example)
-                histograms[subset][example["label"]] += 1
-    outputs = [writer.output for writer in writers.values()]
-    write_jsonl(out / "skipped.jsonl", skipped)
 
-    command = shlex.join(
-        [
-            "unifer",
-            "data",
-            "build",
-            "ferbench",
-            "--images-root",
-            str(images_root),
-            "--out",
-            str(out_dir),
-            "--subsets",
-            *subsets,
-        ]
-        + (["--index-dir", str(index_dir)] if index_dir else [])
-        + (["--allow-missing"] if allow_missing else [])
-    )
-    source = (
-        f"local copies in `{index_dir}`" if index_dir else f"downloaded from {HOMEPAGE} at commit `{INDEX_COMMIT}`"
-    )
-    card = write_card(
-        out,
-        outputs,
-        ALL,
-        _card_body(outputs, histograms, index, skipped, command, source),
-        licensed_images=True,
-        pretty_name="FERBench",
-        license="other",
-        license_name="source-dataset-licences",
-        task_categories=["image-classification", "visual-question-answering"],
-        size_categories=size_category(outputs[0].num_examples),
-        language="en",
-        tags=["facial-expression-recognition", "emotion", "ferbench", "unifer"],
-    )
-    return {"rows": {o.config: o.num_examples for o in outputs}, "skipped": skipped, "card": card}
+    def examples() -> Iterator[tuple[int, dict[str, Any]]]:
+        """One pass over the images feeds `all` and the subset's own config."""
+        total = sum(len(records) for records in index.values()) - len(skip)
+        with tqdm(total=total, desc="FERBench: writing", unit=" rows", disable=not progress) as bar:
+            for subset in subsets:
+                for example in iter_examples(subset, index[subset], config.images_root, skip):
+                    bar.update()
+                    histograms[subset][example["label"]] += 1
+                    yield position[ALL], example
+                    yield position[subset], example
+
+    def card(outputs, command: str) -> dict[str, Any]:
+        source = (
+            f"local copies in `{config.index_dir}`"
+            if config.index_dir
+            else f"downloaded from {HOMEPAGE} at commit `{INDEX_COMMIT}`"
+        )
+        return dict(
+            default=ALL,
+            body=_card_body(outputs, histograms, index, skipped, command, source),
+            licensed_images=True,
+            pretty_name="FERBench",
+            license="other",
+            license_name="source-dataset-licences",
+            task_categories=["image-classification", "visual-question-answering"],
+            size_categories=size_category(outputs[0].num_examples),
+            language="en",
+            tags=["facial-expression-recognition", "emotion", "ferbench", "unifer"],
+        )
+
+    splits = [(c, SPLIT, features(c)) for c in configs]
+    outputs, card_path = write_dataset(config, splits, examples(), card, max_shard_bytes=max_shard_bytes)
+    write_jsonl(Path(config.out) / "skipped.jsonl", skipped)
+    return {"rows": {o.config: o.num_examples for o in outputs}, "skipped": skipped, "card": card_path}

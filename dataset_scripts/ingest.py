@@ -10,27 +10,26 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from unifer.data.configs import IngestConfig
 from unifer.data.cot_rlvr import RLVR_FEATURES, rlvr_example
 from unifer.data.ferbench import benchmark_example, benchmark_features
 from unifer.data.publish import (
     MAX_SHARD_BYTES,
     BadImage,
-    ShardWriter,
     histogram_table,
     image_file,
     read_image,
     size_category,
-    write_card,
+    write_dataset,
 )
 from unifer.labels import CANONICAL_EMOTIONS, fold, normalize
 from unifer.prompts import fer_question
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"})
-FORMATS = ("ferbench", "rlvr")
 
 
 def parse_label_map(spec: str | Path | None) -> dict[str, str]:
@@ -120,82 +119,80 @@ def canonical_order(emotions: Iterable[str]) -> tuple[str, ...]:
     return tuple(e for e in CANONICAL_EMOTIONS if e in present)
 
 
-def ingest(
-    images_root: str | Path,
-    out_dir: str | Path,
-    *,
-    csv_path: str | Path | None = None,
-    label_map: str | Path | None = None,
-    name: str | None = None,
-    fmt: str = "ferbench",
-    max_shard_bytes: int = MAX_SHARD_BYTES,
-    progress: bool = False,
-) -> dict[str, Any]:
-    """Write the user's labelled images as a FERBench-format benchmark (config ``name``, split ``test``) or as
-    RLVR rows (config ``name``, split ``train``), with a card; returns rows per class and the card path.
+def ingest(config: IngestConfig, *, max_shard_bytes: int = MAX_SHARD_BYTES, progress: bool = False) -> dict[str, Any]:
+    """Write the user's labelled images as a FERBench-format benchmark (config ``config.name``, split ``test``) or
+    as RLVR rows (split ``train``), with a card; returns rows per class, the candidates and the card path.
     ``progress``: show progress bars."""
-    from tqdm.auto import tqdm
-
-    images_root = Path(images_root)
-    if fmt not in FORMATS:
-        raise ValueError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}.")
+    images_root = Path(config.images_root)
     if not images_root.is_dir():
         raise FileNotFoundError(f"--images-root {images_root} is not a directory.")
-    if csv_path is not None and not Path(csv_path).is_file():
-        raise FileNotFoundError(f"--csv {csv_path} not found.")
-    raw = read_csv(Path(csv_path)) if csv_path else scan_folders(images_root)
-    items = resolve_labels(raw, parse_label_map(label_map))
+    if config.csv is not None and not Path(config.csv).is_file():
+        raise FileNotFoundError(f"--csv {config.csv} not found.")
+    raw = read_csv(Path(config.csv)) if config.csv else scan_folders(images_root)
+    items = resolve_labels(raw, parse_label_map(config.label_map))
     _read_all(images_root, items, progress)
 
-    name = name or fold(images_root.resolve().name).replace(" ", "_")
+    name, benchmark = config.name, config.format == "ferbench"
     candidates = canonical_order(label for _, label in items)
     question = fer_question(candidates)
-    benchmark = fmt == "ferbench"
-    split, features = ("test", benchmark_features(candidates)) if benchmark else ("train", RLVR_FEATURES)
-    counts: Counter = Counter()
-    with ShardWriter(out_dir, name, split, features, max_shard_bytes=max_shard_bytes) as writer:
+    features = benchmark_features(candidates) if benchmark else RLVR_FEATURES
+    counts = Counter(label for _, label in items)
+
+    def examples() -> Iterator[tuple[int, dict[str, Any]]]:
+        from tqdm.auto import tqdm
+
         for i, (path, label) in enumerate(tqdm(items, desc="ingest: writing", unit=" rows", disable=not progress)):
             image = read_image(image_file(images_root, path), verify=False)  # verified above
-            writer.write(
-                benchmark_example(f"{name}-{i:05d}", name, image, f"/{path.lstrip('/')}", label, candidates, question)
-                if benchmark
-                else rlvr_example(question, label, image)
+            yield (
+                0,
+                (
+                    benchmark_example(
+                        f"{name}-{i:05d}", name, image, f"/{path.lstrip('/')}", label, candidates, question
+                    )
+                    if benchmark
+                    else rlvr_example(question, label, image)
+                ),
             )
-            counts[label] += 1
-    source = f"--csv {csv_path}" if csv_path else "class sub-folders"
-    body = _ingest_card(name, fmt, writer.output.num_examples, counts, candidates, images_root, source)
-    card = write_card(
-        out_dir,
-        [writer.output],
-        name,
-        body,
-        licensed_images=True,
-        pretty_name=name,
-        license="other",
-        task_categories=["image-classification", "visual-question-answering"],
-        size_categories=size_category(writer.output.num_examples),
-    )
-    return {"rows": dict(counts), "candidates": candidates, "card": card}
+
+    def card(outputs, command: str) -> dict[str, Any]:
+        return dict(
+            default=name,
+            body=_ingest_card(config, outputs[0].num_examples, counts, candidates, command),
+            licensed_images=True,
+            pretty_name=name,
+            license="other",
+            task_categories=["image-classification", "visual-question-answering"],
+            size_categories=size_category(outputs[0].num_examples),
+        )
+
+    splits = [(name, "test" if benchmark else "train", features)]
+    _, card_path = write_dataset(config, splits, examples(), card, max_shard_bytes=max_shard_bytes)
+    return {"rows": dict(counts), "candidates": candidates, "card": card_path}
 
 
-def _ingest_card(
-    name: str, fmt: str, rows: int, counts: Counter, candidates: Sequence[str], images_root: Path, source: str
-) -> str:
+def _ingest_card(config: IngestConfig, rows: int, counts: Counter, candidates: Sequence[str], command: str) -> str:
+    source = f"--csv {config.csv}" if config.csv else "class sub-folders"
     shape = (
         "FERBench format (split `test`): usable as an evaluation benchmark"
-        if fmt == "ferbench"
+        if config.format == "ferbench"
         else "RLVR rows (split `train`): `prompt`, `image`, `solution`, `candidate_labels`"
     )
     return f"""
-# {name}
+# {config.name}
 
-{rows:,} labelled face images from `{images_root}` ({source}), written by `unifer data ingest` in {shape}.
+{rows:,} labelled face images from `{config.images_root}` ({source}), written by `unifer data ingest` in {shape}.
 Candidate labels: {", ".join(candidates)}.
 
 ```python
 from datasets import load_dataset
-ds = load_dataset("path/or/hub-id", "{name}")
+ds = load_dataset("path/or/hub-id", "{config.name}")
 ```
 
 {histogram_table(counts, candidates)}
+
+## How it was built
+
+```bash
+{command}
+```
 """

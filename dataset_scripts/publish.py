@@ -17,18 +17,22 @@ import io
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets.info import DatasetInfosDict
 from datasets.utils.metadata import MetadataConfigs
-from huggingface_hub import DatasetCardData
+from huggingface_hub import DatasetCard, DatasetCardData
 from PIL import Image
+
+if TYPE_CHECKING:
+    from unifer.data.configs import CommandConfig
 
 logger = logging.getLogger(__name__)
 
@@ -266,8 +270,8 @@ def histogram_table(counts: Counter, order: Sequence[str], header: str = "label"
     return markdown_table((header, "rows"), ((name, counts.get(name, 0)) for name in order))
 
 
-def card_yaml(outputs: Sequence[SplitOutput], default: str, **metadata: Any) -> str:
-    """The card's YAML: ``configs:`` (data files per split, ``default``), ``dataset_info:`` and ``metadata``."""
+def card_data(outputs: Sequence[SplitOutput], default: str, **metadata: Any) -> DatasetCardData:
+    """The card's metadata: ``configs:`` (data files per split, ``default``), ``dataset_info:`` and ``metadata``."""
     card = DatasetCardData(**metadata)
     by_config: dict[str, list[SplitOutput]] = {}
     for output in outputs:
@@ -294,7 +298,7 @@ def card_yaml(outputs: Sequence[SplitOutput], default: str, **metadata: Any) -> 
             for name, splits in by_config.items()
         }
     ).to_dataset_card_data(card)
-    return card.to_yaml()
+    return card
 
 
 def provenance(command: str, details: str = "") -> str:
@@ -312,7 +316,7 @@ def write_card(
     licensed_images: bool = False,
     **metadata: Any,
 ) -> Path:
-    """Write ``README.md``: YAML front matter (see ``card_yaml``) then the markdown ``body``. ``licensed_images``:
+    """Write ``README.md`` (a ``DatasetCard``): metadata (see :func:`card_data`) then the markdown ``body``. ``licensed_images``:
     the images belong to other datasets' owners; the card says so (:data:`LICENSED_IMAGES_NOTE`, right under the
     title) and carries the prompt the Hub shows once the repository is gated.
 
@@ -334,9 +338,36 @@ def write_card(
             if title.startswith("# ")
             else f"{LICENSED_IMAGES_NOTE}\n\n{body}"
         )
+    metadata_yaml = card_data(outputs, default, **metadata).to_yaml()
     path = Path(out_dir) / "README.md"
-    path.write_text(f"---\n{card_yaml(outputs, default, **metadata)}\n---\n\n{body.strip()}\n", encoding="utf-8")
+    DatasetCard(f"---\n{metadata_yaml}\n---\n\n{body.strip()}\n").save(path)
     return path
+
+
+def write_dataset(
+    config: CommandConfig,
+    splits: Sequence[tuple[str, str, datasets.Features]],
+    examples: Iterable[tuple[int, Mapping[str, Any]]],
+    card: Callable[[list[SplitOutput], str], dict[str, Any]],
+    *,
+    max_shard_bytes: int = MAX_SHARD_BYTES,
+) -> tuple[list[SplitOutput], Path]:
+    """What every build does once its inputs are checked: write ``examples`` into ``config.out``, then the card.
+
+    ``splits`` are ``(config name, split, features)``; ``examples`` yields ``(index into splits, example)`` (an
+    example may go to several splits). ``card(outputs, command)`` gets what was written and the command line that
+    rebuilds it, rendered from ``config`` (:meth:`~unifer.data.configs.CommandConfig.to_command_line`), and returns
+    :func:`write_card`'s keyword arguments (``default``, ``body``, ``licensed_images``, card metadata). Returns the
+    outputs and the card's path; ``ValueError`` (no card) when no split got a row."""
+    with ExitStack() as stack:
+        writers = [
+            stack.enter_context(ShardWriter(config.out, name, split, features, max_shard_bytes=max_shard_bytes))
+            for name, split, features in splits
+        ]
+        for index, example in examples:
+            writers[index].write(example)
+    outputs = [writer.output for writer in writers]
+    return outputs, write_card(config.out, outputs, **card(outputs, config.to_command_line()))
 
 
 #: What a build writes into its folder, and nothing else: ``prepare_out_dir(overwrite=True)`` removes only these.

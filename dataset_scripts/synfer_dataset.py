@@ -14,17 +14,19 @@ import io
 import logging
 import multiprocessing
 import os
-import shlex
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from unifer.data import synfer
 from unifer.labels import CANONICAL_EMOTIONS, normalize
+
+if TYPE_CHECKING:
+    from unifer.data.configs import SynferBuildConfig
 
 logger = logging.getLogger(__name__)
 
@@ -92,108 +94,86 @@ def synfer_emotions(names: Sequence[str] | None) -> tuple[str, ...]:
 
 
 def build_synfer(
-    out_dir: str | Path,
+    config: SynferBuildConfig | str | Path,
     *,
-    n_per_class: int,
-    seed: int = 0,
-    size: int = 224,
-    emotions: Sequence[str] | None = None,
-    test_per_class: int | None = None,
-    num_proc: int | None = None,
     max_shard_bytes: int | None = None,
-    style: str = "default",
     progress: bool = False,
+    **options: Any,
 ) -> dict[str, Any]:
-    """Write configs ``benchmark`` (``test_per_class`` faces per emotion from stream ``seed + 1``; default
-    ``n_per_class // 4``), ``cot`` and ``rlvr`` (``n_per_class`` shared faces from stream ``seed``), drawn and
-    described in SynFER ``style`` (:data:`unifer.data.synfer.STYLES`). Faces are drawn in ``num_proc`` processes
-    (default: the CPU count, at most 8; see :func:`drawing_context`), from any script. ``progress``: show a progress
-    bar.
+    """Write configs ``benchmark`` (``test_per_class`` faces per emotion from stream ``seed + 1``), ``cot`` and
+    ``rlvr`` (``n_per_class`` shared faces from stream ``seed``), drawn and described in SynFER ``style``
+    (:data:`unifer.data.synfer.STYLES`). ``config``: a :class:`~unifer.data.configs.SynferBuildConfig`, or (for
+    scripts) the output folder with the config's other fields as keywords: ``build_synfer("synfer",
+    n_per_class=2)``. Faces are drawn in ``num_proc`` processes (default: the CPU count, at most 8; see
+    :func:`drawing_context`), from any script. ``progress``: show a progress bar.
 
     Returns rows per config, seconds, and faces drawn per second.
     """
+    from unifer.data.configs import SynferBuildConfig
+    from unifer.data.publish import MAX_SHARD_BYTES, write_dataset
+
+    if not isinstance(config, SynferBuildConfig):
+        config = SynferBuildConfig(out=config, **options)
+    elif options:
+        raise TypeError(f"build_synfer: options {sorted(options)} given beside a SynferBuildConfig")
+    test_jobs = stream_jobs(config.emotions, config.test_per_class, config.seed + 1, config.size, config.style)
+    train_jobs = stream_jobs(config.emotions, config.n_per_class, config.seed, config.size, config.style)
+    faces = len(test_jobs) + len(train_jobs)
+    started = time.perf_counter()
+    outputs, _ = write_dataset(
+        config,
+        _splits(config.emotions),
+        _examples(config, test_jobs, train_jobs, progress),
+        lambda outputs, command: _card(outputs, config.emotions, command, faces),
+        max_shard_bytes=max_shard_bytes or MAX_SHARD_BYTES,
+    )
+    seconds = time.perf_counter() - started
+    return {"rows": {o.config: o.num_examples for o in outputs}, "seconds": seconds, "faces_per_s": faces / seconds}
+
+
+def _splits(candidates: Sequence[str]) -> list[tuple[str, str, Any]]:
+    from unifer.data.cot_rlvr import COT_FEATURES, RLVR_FEATURES
+    from unifer.data.ferbench import benchmark_features
+
+    return [
+        ("benchmark", "test", benchmark_features(candidates)),
+        ("cot", "train", COT_FEATURES),
+        ("rlvr", "train", RLVR_FEATURES),
+    ]
+
+
+def _examples(config, test_jobs, train_jobs, progress: bool) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(split index, example)`` for :func:`_splits`: each benchmark face, then each training face as a CoT row and
+    an RLVR row, drawn in a worker pool when there are enough faces to pay for one."""
     from tqdm.auto import tqdm
 
-    from unifer.data.cot_rlvr import COT_FEATURES, RLVR_FEATURES, cot_example, rlvr_example
-    from unifer.data.ferbench import benchmark_example, benchmark_features
-    from unifer.data.publish import MAX_SHARD_BYTES, ShardWriter
+    from unifer.data.cot_rlvr import cot_example, rlvr_example
+    from unifer.data.ferbench import benchmark_example
     from unifer.prompts import fer_question
 
-    if n_per_class < 1 or size < 1:
-        raise ValueError(f"--n-per-class ({n_per_class}) and --size ({size}) must be positive.")
-    candidates = synfer_emotions(emotions)
-    if style not in synfer.STYLES:
-        raise ValueError(f"Unknown SynFER style {style!r}; choose from {', '.join(synfer.STYLES)}.")
-    test_per_class = max(1, n_per_class // 4) if test_per_class is None else test_per_class
-    test_jobs = stream_jobs(candidates, test_per_class, seed + 1, size, style)
-    train_jobs = stream_jobs(candidates, n_per_class, seed, size, style)
-    num_proc = num_proc or min(os.cpu_count() or 1, 8)
+    num_proc = config.num_proc or min(os.cpu_count() or 1, 8)
     parallel = num_proc > 1 and len(test_jobs) + len(train_jobs) >= _MIN_PARALLEL_FACES
-    question = fer_question(candidates)
-    started = time.perf_counter()
+    candidates, question = config.emotions, fer_question(config.emotions)
     with ExitStack() as stack:
         pool = stack.enter_context(start_pool(num_proc)) if parallel else None
         bar = stack.enter_context(
             tqdm(total=len(test_jobs) + len(train_jobs), desc="SynFER", unit=" faces", disable=not progress)
         )
-
-        def writer(config: str, split: str, features) -> ShardWriter:
-            return stack.enter_context(
-                ShardWriter(out_dir, config, split, features, max_shard_bytes=max_shard_bytes or MAX_SHARD_BYTES)
-            )
-
-        bench = writer("benchmark", "test", benchmark_features(candidates))
-        cot, rlvr = writer("cot", "train", COT_FEATURES), writer("rlvr", "train", RLVR_FEATURES)
         for i, ((emotion, *_), png) in enumerate(zip(test_jobs, render(test_jobs, pool))):
             bar.update()
             path = f"SynFER/test/{emotion}/{i:06d}.png"
-            bench.write(
-                benchmark_example(
-                    f"synfer-{i:05d}",
-                    "synfer",
-                    {"bytes": png, "path": Path(path).name},
-                    f"/{path}",
-                    emotion,
-                    candidates,
-                    question,
-                )
-            )
+            image = {"bytes": png, "path": Path(path).name}
+            yield 0, benchmark_example(f"synfer-{i:05d}", "synfer", image, f"/{path}", emotion, candidates, question)
         for i, ((emotion, item_seed, *_), png) in enumerate(zip(train_jobs, render(train_jobs, pool))):
             bar.update()
             image = {"bytes": png, "path": f"{i:06d}.png"}
-            response = f"<think>{synfer.describe(emotion, item_seed, style)}</think><answer>{emotion}</answer>"
-            cot.write(cot_example(question, response, image))
-            rlvr.write(rlvr_example(question, emotion, image))
-    seconds = time.perf_counter() - started
-    outputs = [bench.output, cot.output, rlvr.output]
-    faces = len(test_jobs) + len(train_jobs)
-    command = shlex.join(
-        [
-            "unifer",
-            "data",
-            "build",
-            "synfer",
-            "--out",
-            str(out_dir),
-            "--n-per-class",
-            str(n_per_class),
-            "--test-per-class",
-            str(test_per_class),
-            "--seed",
-            str(seed),
-            "--size",
-            str(size),
-            "--emotions",
-            *candidates,
-            *(["--style", style] if style != "default" else []),
-        ]
-    )
-    _write_card(out_dir, outputs, candidates, command, faces)
-    return {"rows": {o.config: o.num_examples for o in outputs}, "seconds": seconds, "faces_per_s": faces / seconds}
+            response = f"<think>{synfer.describe(emotion, item_seed, config.style)}</think><answer>{emotion}</answer>"
+            yield 1, cot_example(question, response, image)
+            yield 2, rlvr_example(question, emotion, image)
 
 
-def _write_card(out_dir, outputs, candidates: Sequence[str], command: str, faces: int) -> None:
-    from unifer.data.publish import markdown_table, size_category, write_card
+def _card(outputs, candidates: Sequence[str], command: str, faces: int) -> dict[str, Any]:
+    from unifer.data.publish import markdown_table, size_category
 
     shapes = (
         "FERBench format: `image`, `label`, `prompt`, `candidate_labels`, ...",
@@ -223,11 +203,9 @@ Rebuild (deterministic: same arguments, same pixels):
 {command}
 ```
 """
-    write_card(
-        out_dir,
-        outputs,
-        "benchmark",
-        body,
+    return dict(
+        default="benchmark",
+        body=body,
         pretty_name="SynFER (synthetic)",
         license="apache-2.0",
         synthetic=True,

@@ -22,7 +22,8 @@ from PIL import Image
 
 from unifer.answers import extract_label, is_well_formed
 from unifer.commands import main
-from unifer.commands.data import curate_parser
+from unifer.commands.data import make_parser
+from unifer.commands.parsing import parsed_configs
 from unifer.data.cot_rlvr import COT_FEATURES
 from unifer.data.curation import REASONS, Settings, curate_cot, stratified_order
 from unifer.data.synfer_dataset import build_synfer
@@ -403,25 +404,12 @@ def test_cli_options_are_the_settings_fields(monkeypatch, capsys):
         assert flag in usage
 
     required = ["--rlvr", "in", "--teacher", "http://x/v1", "--out", "o"]
-    settings, paths = curate_parser().parse_args_into_dataclasses(
-        [
-            *required,
-            "--samples-per-item",
-            "3",
-            "--top_p",
-            "0.5",
-            "--dedup",
-            "--max-per-class",
-            "2",
-            "--backend",
-            "vllm",
-        ],
-        look_for_args_file=False,
-    )
-    assert asdict(settings) == asdict(
+    options = ["--samples-per-item", "3", "--top_p", "0.5", "--dedup", "--max-per-class", "2", "--backend", "vllm"]
+    (config,) = parsed_configs(make_parser().parse_args(["curate-cot", *required, *options]))
+    assert config.settings() == asdict(
         Settings(samples_per_item=3, top_p=0.5, dedup=True, max_per_class=2, backend="vllm")
     )
-    assert (paths.rlvr, paths.teacher, paths.out) == ("in", "http://x/v1", "o")
+    assert (config.rlvr, config.teacher, config.out) == ("in", "http://x/v1", "o")
 
 
 def test_local_teacher_plumbing(rlvr, tiny_model_path, tmp_path):

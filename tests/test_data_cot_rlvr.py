@@ -9,6 +9,7 @@ import pytest
 
 from unifer.commands import main
 from unifer.data import cot_rlvr
+from unifer.data.configs import BUILD_CONFIGS
 from unifer.data.publish import ShardWriter
 from unifer.data.synfer import draw_face
 from unifer.prompts import chat_messages, fer_question
@@ -100,7 +101,7 @@ def test_every_rejection_reason_is_counted_exactly(kind, fmt, images, tmp_path):
     rows = good[:6] + [r for bad in planted.values() for r in bad] + good[6:]
     source = tmp_path / f"data.{fmt}"
     write_source(source, rows, fmt)
-    report = cot_rlvr.build(kind, source, images, tmp_path / "out")
+    report = cot_rlvr.build(BUILD_CONFIGS[kind](source, images, tmp_path / "out"))
 
     expected = Counter({reason: len(bad) for reason, bad in planted.items()})
     expected["invalid_json"] += fmt == "jsonl"
@@ -117,7 +118,7 @@ def test_rlvr_rows_load_in_grpo_shape(images, tmp_path):
     good = good_rows("rlvr")
     source = tmp_path / "rlvr.json"
     write_source(source, good, "json")
-    cot_rlvr.build("rlvr", source, images, tmp_path / "out", max_shard_bytes=2_000)
+    cot_rlvr.build(BUILD_CONFIGS["rlvr"](source, images, tmp_path / "out"), max_shard_bytes=2_000)
     assert len(list((tmp_path / "out" / "rlvr").glob("train-*.parquet"))) > 1
     ds = datasets.load_dataset(str(tmp_path / "out"), split="train", cache_dir=str(tmp_path / "cache"))
     assert ds.column_names == ["prompt", "image", "solution", "candidate_labels", "source_solution"]
@@ -132,7 +133,7 @@ def test_cot_rows_load_in_sft_shape(images, tmp_path):
     good = good_rows("cot")
     source = tmp_path / "cot.jsonl"
     source.write_text("\n".join(json.dumps(r) for r in good))
-    cot_rlvr.build("cot", source, images, tmp_path / "out")
+    cot_rlvr.build(BUILD_CONFIGS["cot"](source, images, tmp_path / "out"))
     ds = datasets.load_dataset(str(tmp_path / "out"), split="train", cache_dir=str(tmp_path / "cache"))
     assert len(ds) == 12 and ds.column_names == ["messages", "images"]
     expected = chat_messages(None, QUESTION, response=good[3]["response"])
@@ -149,7 +150,7 @@ def test_a_broken_json_list_fails_clearly_and_leaves_no_shards(images, tmp_path)
     source = tmp_path / "broken.json"
     source.write_text(json.dumps(good_rows("rlvr")[:3])[:-40])
     with pytest.raises(ValueError, match="not valid JSON after row"):
-        cot_rlvr.build("rlvr", source, images, tmp_path / "out")
+        cot_rlvr.build(BUILD_CONFIGS["rlvr"](source, images, tmp_path / "out"))
     assert not list((tmp_path / "out").rglob("*.parquet*"))
 
 

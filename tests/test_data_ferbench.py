@@ -11,6 +11,7 @@ import yaml
 
 from unifer.commands import main
 from unifer.data import ferbench
+from unifer.data.configs import FerbenchBuildConfig
 from unifer.data.synfer import draw_face
 from unifer.labels import CANONICAL_EMOTIONS, SUBSET_LABELS, SUBSETS, normalize
 from unifer.prompts import fer_question
@@ -45,7 +46,7 @@ def images_root(tmp_path_factory):
 @pytest.fixture(scope="session")
 def built(images_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("ferbench_out")
-    result = ferbench.build(images_root, out, index_dir=SHARED_FERBENCH)
+    result = ferbench.build(FerbenchBuildConfig(images_root, out, index_dir=SHARED_FERBENCH))
     return out, result
 
 
@@ -154,7 +155,9 @@ def test_allow_missing_skips_and_reports(sfew_root, tmp_path):
     records = official("sfew_2.0")
     (sfew_root / records[7]["image_path"].lstrip("/")).unlink()
     out = tmp_path / "out"
-    result = ferbench.build(sfew_root, out, subsets=["sfew_2.0"], index_dir=SHARED_FERBENCH, allow_missing=True)
+    result = ferbench.build(
+        FerbenchBuildConfig(sfew_root, out, subsets=["sfew_2.0"], index_dir=SHARED_FERBENCH, allow_missing=True)
+    )
     assert result["rows"] == {"all": 430, "sfew_2.0": 430}
     skipped = [json.loads(line) for line in (out / "skipped.jsonl").read_text().splitlines()]
     assert [(s["id"], s["image_path"], s["reason"]) for s in skipped] == [
@@ -168,7 +171,9 @@ def test_allow_missing_skips_and_reports(sfew_root, tmp_path):
 
 def test_shards_are_bounded_and_keep_row_order(sfew_root, tmp_path):
     out = tmp_path / "out"
-    ferbench.build(sfew_root, out, subsets=["sfew_2.0"], index_dir=SHARED_FERBENCH, max_shard_bytes=20_000)
+    ferbench.build(
+        FerbenchBuildConfig(sfew_root, out, subsets=["sfew_2.0"], index_dir=SHARED_FERBENCH), max_shard_bytes=20_000
+    )
     shards = sorted((out / "sfew_2.0").glob("*.parquet"))
     assert len(shards) > 1 and all(p.name.endswith(f"-of-{len(shards):05d}.parquet") for p in shards)
     assert not list(out.rglob(".*partial"))

@@ -14,6 +14,7 @@ from PIL import Image
 from unifer.answers import extract_label, is_well_formed
 from unifer.commands import main
 from unifer.data import synfer_dataset
+from unifer.data.configs import IngestConfig
 from unifer.data.ingest import ingest
 from unifer.data.synfer import iter_faces
 from unifer.prompts import fer_question
@@ -43,7 +44,7 @@ def test_unknown_folder_names_are_listed_with_the_fix(class_folders, tmp_path, c
 
 
 def test_class_folders_become_a_ferbench_format_benchmark(class_folders, tmp_path):
-    result = ingest(class_folders, tmp_path / "out", label_map="grumpy=anger", name="mine")
+    result = ingest(IngestConfig(class_folders, tmp_path / "out", label_map="grumpy=anger", name="mine"))
     candidates = ("happiness", "sadness", "anger")  # canonical order, only the emotions present
     assert result["candidates"] == candidates and result["rows"] == {"anger": 1, "happiness": 2, "sadness": 1}
     ds = load(tmp_path / "out", "mine", "test", tmp_path)
@@ -59,7 +60,7 @@ def test_csv_with_a_json_label_map_becomes_rlvr_rows(class_folders, tmp_path):
     table.write_text("path,label\nhappy/a.png,joy\ngrumpy/d.png,cross\nSad/c.jpg,sad\n")
     mapping = tmp_path / "map.json"
     mapping.write_text(json.dumps({"cross": "contempt"}))
-    ingest(class_folders, tmp_path / "out", csv_path=table, label_map=mapping, name="rl", fmt="rlvr")
+    ingest(IngestConfig(class_folders, tmp_path / "out", csv=table, label_map=mapping, name="rl", format="rlvr"))
     ds = load(tmp_path / "out", "rl", "train", tmp_path)
     assert ds["solution"] == ["happiness", "contempt", "sadness"]
     assert ds[0]["candidate_labels"] == ["happiness", "sadness", "contempt"]
@@ -70,7 +71,7 @@ def test_csv_naming_a_missing_image_fails_before_writing(class_folders, tmp_path
     table = tmp_path / "labels.csv"
     table.write_text("happy/a.png,happy\nhappy/gone.png,happy\n")
     with pytest.raises(FileNotFoundError, match=r"1 of 2 images .*gone\.png \(image_missing\)"):
-        ingest(class_folders, tmp_path / "out", csv_path=table)
+        ingest(IngestConfig(class_folders, tmp_path / "out", csv=table))
     assert not (tmp_path / "out").exists()
 
 

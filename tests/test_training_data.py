@@ -8,6 +8,7 @@ from datasets import load_dataset
 
 from unifer.commands import main
 from unifer.data import cot_rlvr
+from unifer.data.configs import RlvrBuildConfig
 from unifer.data.synfer import draw_face
 from unifer.prompts import fer_question
 from unifer.trainers.rewards import official_accuracy_reward
@@ -63,15 +64,16 @@ def test_cot_answer_filter_off_keeps_every_row_and_counts_them(cot_json, images,
     assert responses[1:] == UNPARSABLE
 
 
-def test_answer_filter_applies_to_cot_only(tmp_path):
+def test_answer_filter_applies_to_cot_only(images):
+    row = {"image_path": "/RAF-DB/happy.png", "problem": QUESTION, "solution": "<answer>Happy</answer>"}
     with pytest.raises(ValueError, match="CoT rows only"):
-        cot_rlvr.build("rlvr", tmp_path / "x.json", tmp_path, tmp_path / "out", check_answers=False)
+        cot_rlvr.training_example(cot_rlvr.KINDS["rlvr"], row, images_root=images, check_answers=False)
 
 
 def test_rlvr_rows_keep_the_released_solution_for_the_official_reward(images, tmp_path):
     rows = [{"image_path": "/RAF-DB/happy.png", "problem": QUESTION, "solution": "<answer>Happy</answer>"}]
     (tmp_path / "rlvr.json").write_text(json.dumps(rows))
-    report = cot_rlvr.build("rlvr", tmp_path / "rlvr.json", images, tmp_path / "out")
+    report = cot_rlvr.build(RlvrBuildConfig(tmp_path / "rlvr.json", images, tmp_path / "out"))
     assert report.output.num_examples == 1
     row = load_dataset(str(tmp_path / "out"), "rlvr", split="train")[0]
     assert (row["solution"], row["source_solution"], row["candidate_labels"]) == (

@@ -16,13 +16,15 @@ This is how UniFER-CoT-230K was made from labelled faces: rejection sampling aga
 * Output (``report``): ``cot/train-*.parquet`` (``cot_rlvr.COT_FEATURES``, what the SFT trainer reads),
   ``README.md`` (card), ``report.json`` and ``report.md``.
 
-The knobs are ``settings.Settings``; ``unifer data curate-cot`` builds its options from it.
+The knobs are ``unifer.data.configs.Settings``; ``unifer data curate-cot`` parses them with its input, teacher and
+output as ``configs.CurateCotConfig``.
 """
+
+from unifer.data.configs import Settings
 
 from .curate import curate_cot
 from .items import stratified_order
 from .report import format_rate
 from .selection import REASONS
-from .settings import Settings
 
 __all__ = ["REASONS", "Settings", "curate_cot", "format_rate", "stratified_order"]

@@ -10,14 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from unifer.data.configs import SAMPLING_SETTINGS, CurateCotConfig, Settings
 from unifer.jsonl import check_run_settings
 from unifer.labels import normalize
 
 from .items import Item, load_rlvr, make_item, stratified_order
 from .ledger import LEDGER, SamplesLedger
-from .report import build_report, cli_command, report_markdown, write_card, write_cot
+from .report import build_report, report_markdown, write_card, write_cot
 from .selection import select
-from .settings import SAMPLING_SETTINGS, Settings
 from .teachers import EndpointTeacher, make_teacher
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,8 @@ def curate_cot(
     or a local model path / Hub id), keep the right and well-formed ones, write ``out_dir`` (``samples.jsonl``,
     ``cot/``, ``README.md``, ``report.json``, ``report.md``) and return the report. ``options``: ``Settings``
     fields. Rerunning on the same ``out_dir`` resumes."""
-    settings, out = Settings(**options), Path(out_dir)
+    settings = CurateCotConfig(rlvr=rlvr, out=out_dir, teacher=teacher, **options)
+    out = Path(out_dir)
     dataset, config = load_rlvr(rlvr, settings.config, cache_dir)
     source = Path(str(rlvr).rstrip("/")).name
     labels = [normalize(label) for label in dataset["solution"]]
@@ -84,7 +85,7 @@ def curate_cot(
     (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (out / "report.md").write_text(report_markdown(report), encoding="utf-8")
     if output.num_examples:
-        write_card(out, output, report, cli_command(str(rlvr), str(out), teacher, settings))
+        write_card(out, output, report, settings.to_command_line())
     else:  # datasets cannot load an empty split: say so rather than leave a folder it fails on
         logger.warning(
             "%s: no sample was kept, so no CoT dataset was written; report.md gives each rejection's reason", out

@@ -1,19 +1,19 @@
 """What a run writes besides the ledger: the kept samples as ``cot/`` Parquet, ``report.json`` and ``report.md``
-(counts per class, source and rejection reason), and the dataset card with the command that reproduces it."""
+(counts per class, source and rejection reason), and the dataset card with the command that reproduces it
+(``CurateCotConfig.to_command_line``)."""
 
 from __future__ import annotations
 
 import json
-import shlex
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
+from unifer.data.configs import Settings
+
 from .items import question_of
 from .selection import REASONS, ItemVerdict
-from .settings import Settings
 
 
 def write_cot(out: Path, dataset, verdicts: Sequence[ItemVerdict]):
@@ -75,7 +75,7 @@ def build_report(
     return {
         "teacher": {"teacher": teacher, "model_name": teacher_model},
         "input": {"source": source, "config": config, "rows": rows},
-        "settings": asdict(settings),
+        "settings": settings.settings(),
         "items": {
             "curated": len(verdicts),
             "kept": sum(bool(v.kept) for v in verdicts),
@@ -151,17 +151,6 @@ Input: `{report["input"]["source"]}` (config `{report["input"]["config"]}`, {rep
 {json.dumps(report["settings"], indent=2)}
 ```
 """
-
-
-def cli_command(rlvr: str, out: str, teacher: str, settings: Settings) -> str:
-    """The ``unifer data curate-cot`` command that reproduces these settings (defaults left out)."""
-    argv = ["unifer", "data", "curate-cot", "--rlvr", str(rlvr), "--teacher", teacher, "--out", str(out)]
-    for spec in fields(Settings):
-        value = getattr(settings, spec.name)
-        if value != spec.default and value is not None:
-            flag = "--" + spec.name.replace("_", "-")
-            argv += [flag] if value is True else [flag, str(value)]
-    return shlex.join(argv)
 
 
 def write_card(out: Path, output, report: dict[str, Any], command: str) -> None:

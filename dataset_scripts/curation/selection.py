@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from unifer.answers import extract_label, is_well_formed, parse
+from unifer.data.configs import Settings
 from unifer.jsonl import iter_lines
 from unifer.labels import normalize
 
 from .items import Item
-from .settings import Settings
 
 #: Why a teacher sample is not in the output, in the order they are decided.
 REASONS: tuple[str, ...] = ("error", "malformed", "unparsable", "wrong_label", "duplicate", "over_cap")
