@@ -6,6 +6,7 @@ Input is the dict :func:`unifer.metrics.scoring.score` returns; matplotlib is im
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from unifer.labels import subset_labels, to_candidate
+
+logger = logging.getLogger(__name__)
 
 
 def summary_rows(result: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -52,6 +55,8 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     report = _markdown(result, config, records or [], title, runtime_seconds)
+    for note in reasoned_unasked_note(records or []):
+        logger.warning(note)
     (out / "report.md").write_text(report, encoding="utf-8")
     for name, figures in summary_rows(result):
         _plot_confusion(figures, f"{name} ({result['extraction']} extraction)", out / f"confusion_{name}.png")
@@ -101,6 +106,7 @@ def _markdown(
     if runtime_seconds is not None:
         facts.append(f"runtime {runtime_seconds:,.1f} s")
     lines = [f"# FER evaluation: {title}" if title else "# FER scoring report", "", " · ".join(facts), ""]
+    lines += [f"**{note.replace('<think>', '`<think>`')}**\n" for note in reasoned_unasked_note(records)]
     lines += _summary_table(result)
     lines += ["", *[f"- **{name}**: {note}." for name, note in COLUMN_NOTES]]
     lines += _length_section(records)
@@ -116,6 +122,22 @@ def _markdown(
         lines += ["", "## Package versions", "", "| package | version |", "|---|---|"]
         lines += [f"| {name} | {version} |" for name, version in package_versions().items() if version]
     return "\n".join(lines) + "\n"
+
+
+def reasoned_unasked_note(records: Sequence[dict[str, Any]]) -> list[str]:
+    """The warning for answer-only prompts that got reasoning instead (:func:`unifer.answers.reasoned_unasked`):
+    one line when any response did, else none."""
+    from unifer.answers import reasoned_unasked
+
+    reasoned = [r for r in records if reasoned_unasked(r["response"] or "", r.get("reasoning", True))]
+    if not reasoned:
+        return []
+    unanswered = sum(r.get("parsed_label") is None for r in reasoned)
+    return [
+        f"{len(reasoned)} of {len(records)} responses began reasoning (<think>) although the prompt asked for the "
+        f"answer only (--no-reasoning), {unanswered} of them stopping without an answer: this model always reasons. "
+        "Evaluate it with reasoning (without --no-reasoning)."
+    ]
 
 
 def _summary_table(result: dict[str, Any]) -> list[str]:

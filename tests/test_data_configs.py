@@ -5,6 +5,7 @@ mis-quotes any option fails; paths hold a space, so quoting is exercised too."""
 
 from __future__ import annotations
 
+import doctest
 import json
 import re
 import shlex
@@ -151,3 +152,10 @@ def test_defaults_are_left_out_and_resolved_values_recorded():
     line = SynferBuildConfig(out="s", n_per_class=4).to_command_line()
     emotions = "neutral happiness sadness surprise fear disgust anger contempt"
     assert line == f"unifer data build synfer --out s --n-per-class 4 --test-per-class 1 --emotions {emotions}"
+
+
+def test_the_configs_docstring_example_runs():
+    import unifer.data.configs
+
+    result = doctest.testmod(unifer.data.configs)
+    assert result.attempted > 0 and result.failed == 0

@@ -82,15 +82,20 @@ def curate_cot(
         skipped=skipped,
         output=output,
     )
+    _write_report(out, report, output, settings)
+    return report
+
+
+def _write_report(out: Path, report: dict[str, Any], output, config: CurateCotConfig) -> None:
+    """``report.json``, ``report.md`` and, when a sample was kept, the card (with ``config``'s command line)."""
     (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (out / "report.md").write_text(report_markdown(report), encoding="utf-8")
     if output.num_examples:
-        write_card(out, output, report, settings.to_command_line())
+        write_card(out, output, report, config.to_command_line())
     else:  # datasets cannot load an empty split: say so rather than leave a folder it fails on
         logger.warning(
             "%s: no sample was kept, so no CoT dataset was written; report.md gives each rejection's reason", out
         )
-    return report
 
 
 class Progress:
