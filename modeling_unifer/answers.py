@@ -147,6 +147,16 @@ def text_before_answer(text: str) -> str:
     return text if cut < 0 else text[:cut]
 
 
+def reasoned_unasked(text: str, reasoning: bool) -> bool:
+    """Whether a response to the answer-only prompt (``reasoning=False``) began reasoning instead: it opens a
+    ``<think>`` block (a model trained always to reason).
+
+    >>> reasoned_unasked("<think>The brows", reasoning=False), reasoned_unasked("<answer>sad</answer>", False)
+    (True, False)
+    """
+    return not reasoning and text.lstrip().lower().startswith("<think")
+
+
 def official_answer_text(text: str) -> str:
     """How the official UniFER reward reads a completion: the stripped first ``<answer>`` block (case-sensitive
     tags, newlines allowed), or the whole stripped text when there is none.

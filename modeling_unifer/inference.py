@@ -23,13 +23,20 @@ from typing import Any, Protocol
 import torch
 
 from . import modeling_unifer  # noqa: F401  (registers the unifer model type with the Auto classes)
-from .answers import extract_label, is_well_formed, parse
+from .answers import extract_label, is_well_formed, parse, reasoned_unasked
 from .images import DEFAULT_IMAGE_SIZE, prepare_image
 from .labels import CANONICAL_EMOTIONS, normalize, validate_candidates
 from .prompts import REASONING_MAX_NEW_TOKENS, chat_messages, fer_question
 
 #: Generation budget when none is given: room for reasoning, or just the answer block.
 DEFAULT_MAX_NEW_TOKENS = {True: REASONING_MAX_NEW_TOKENS, False: 16}
+
+#: A prediction's ``error`` when the answer-only prompt got reasoning (:func:`unifer.answers.reasoned_unasked`).
+REASONED_UNASKED = (
+    "asked for the answer only (reasoning=False), the model began reasoning ('<think>') and stopped{after} without "
+    "an answer: this model always reasons; ask it with reasoning (reasoning=True; unifer eval without "
+    "--no-reasoning)"
+)
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,9 @@ def to_prediction(
 ) -> FERPrediction:
     """Parse one response (the only place responses are parsed at inference time)."""
     label = extract_label(text, request.candidate_labels)
+    error = generation.error if generation else None
+    if error is None and label is None and reasoned_unasked(text, request.reasoning):
+        error = REASONED_UNASKED.format(after=f" after {generation.num_tokens} tokens" if generation else "")
     return FERPrediction(
         label=label,
         canonical_label=normalize(label) if label else None,
@@ -142,7 +152,7 @@ def to_prediction(
         num_tokens=generation.num_tokens if generation else None,
         seconds=generation.seconds if generation else None,
         prompt_tokens=generation.prompt_tokens if generation else None,
-        error=generation.error if generation else None,
+        error=error,
     )
 
 
