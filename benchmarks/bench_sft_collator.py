@@ -34,8 +34,9 @@ def collators(root: Path, per_class: int):
 
     from unifer.data.synfer_dataset import build_synfer
     from unifer.quickstart import Plan, build_model
+    from unifer.trainers.common import with_prepared_images
     from unifer.trainers.configs import UniFERSFTConfig
-    from unifer.trainers.sft import END_OF_TURN, UniFERSFTTrainer, with_prepared_images
+    from unifer.trainers.sft import END_OF_TURN, UniFERSFTTrainer
 
     plan = Plan()
     model_path = build_model(root / "model", plan, seed=0)

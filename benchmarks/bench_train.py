@@ -86,7 +86,7 @@ def added_work_ms(dataset, batch: int, repeats: int = 50) -> float:
     alone, it is immune to the machine-load noise of whole-step timings."""
     import time
 
-    from unifer.trainers.sft import with_prepared_images
+    from unifer.trainers.common import with_prepared_images
 
     rows = [dataset[i] for i in range(batch)]
     started = time.perf_counter()

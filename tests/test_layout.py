@@ -91,3 +91,12 @@ def test_cli_modules_register_every_command():
     parser = commands.build_parser()
     names = set(parser._subparsers._group_actions[0].choices)
     assert {"info", "quickstart", "score", "eval", "card", "train", "data", "space"} <= names
+
+
+@pytest.mark.parametrize("stage, other", [("grpo", "sft"), ("sft", "grpo")])
+def test_training_stages_share_code_through_common_not_each_other(stage, other):
+    """What both trainers use (freezing, checkpoint loading, faces, system prompt, data shapes) lives in
+    ``unifer.trainers.common``: neither stage imports the other."""
+    modules = {module for _, _, module in imported_modules(ROOT / "trainers" / f"{stage}.py")}
+    assert f"unifer.trainers.{other}" not in modules and other not in modules
+    assert "unifer.trainers.common" in modules

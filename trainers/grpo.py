@@ -26,33 +26,15 @@ from typing import Any
 from datasets import Dataset, IterableDataset
 from trl import GRPOTrainer
 
-from unifer.data.cot_rlvr import KINDS, training_example
-from unifer.trainers.configs import UniFERGRPOConfig
-from unifer.trainers.rewards import get_reward_funcs
-from unifer.trainers.sft import (
+from unifer.trainers.common import (
     CheckpointWeightsMixin,
-    data_shape,
+    as_rlvr_dataset,
     freeze_vision_tower,
     with_prepared_images,
     with_system_prompt,
 )
-
-RLVR = KINDS["rlvr"]
-RAW_RLVR_COLUMNS = ("image_path", *RLVR.fields)
-
-
-def as_rlvr_dataset(
-    dataset: Dataset | IterableDataset | None, *, images_root: str | None = None
-) -> Dataset | IterableDataset | None:
-    """The dataset in the RLVR shape (``prompt``, ``image``, ``solution``, ``candidate_labels``,
-    ``source_solution``), converting raw rows (``image_path``, ``problem``, ``solution``) as ``unifer data build
-    rlvr`` does (:func:`unifer.data.cot_rlvr.training_example`, images under ``images_root``); a row that build
-    would reject raises, and data of another shape is refused. The image stays a path until the face is prepared;
-    other columns are kept for custom rewards."""
-    if dataset is None or data_shape(dataset, "grpo") == "rlvr":
-        return dataset
-    convert = partial(training_example, RLVR, images_root=images_root)
-    return dataset.map(convert, remove_columns=list(RAW_RLVR_COLUMNS))
+from unifer.trainers.configs import UniFERGRPOConfig
+from unifer.trainers.rewards import get_reward_funcs
 
 
 def prepared_faces_batch(batch: dict[str, list], size: int | None) -> dict[str, list]:

@@ -114,10 +114,9 @@ def load_splits(script_args):
 
 def in_stage_shape(dataset, script_args, stage: str):
     """The dataset in the stage's shape: raw rows converted with ``images_root`` (and, for SFT, the answer filter);
-    data of the wrong kind refused with the columns expected and found (:func:`unifer.trainers.sft.as_cot_dataset`,
-    :func:`unifer.trainers.grpo.as_rlvr_dataset`)."""
-    from unifer.trainers.grpo import as_rlvr_dataset
-    from unifer.trainers.sft import as_cot_dataset
+    data of the wrong kind refused with the columns expected and found (:func:`unifer.trainers.common.as_cot_dataset`,
+    :func:`unifer.trainers.common.as_rlvr_dataset`)."""
+    from unifer.trainers.common import as_cot_dataset, as_rlvr_dataset
 
     if stage == "sft":
         return as_cot_dataset(dataset, images_root=script_args.images_root, check_answers=script_args.answer_filter)
@@ -127,7 +126,7 @@ def in_stage_shape(dataset, script_args, stage: str):
 def split(splits, name: str, script_args, stage: str):
     """Split ``name`` in the stage's shape. A missing split is refused after the data's kind is checked, so a
     benchmark (a test split only) is named as such."""
-    from unifer.trainers.sft import data_shape
+    from unifer.trainers.common import data_shape
 
     if name not in splits:
         data_shape(next(iter(splits.values())), stage)
