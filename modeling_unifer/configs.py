@@ -13,6 +13,7 @@ import typing
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
+from unifer import PUBLISHED_MODEL
 from unifer.images import DEFAULT_IMAGE_SIZE
 from unifer.prompts import REASONING_MAX_NEW_TOKENS
 
@@ -145,3 +146,135 @@ class ScoreConfig:
 
     def __post_init__(self):
         check_options(self, {"bootstrap": 0})
+
+
+@dataclass(kw_only=True)
+class InfoConfig:
+    """``unifer info``: versions, compute device and which optional backends are importable."""
+
+    json: bool = field(default=False, metadata={"help": "print as JSON"})
+
+
+@dataclass(kw_only=True)
+class QuickstartConfig:
+    """``unifer quickstart``: the offline pipeline on SynFER (:mod:`unifer.quickstart`)."""
+
+    out: str = field(default="quickstart_out", metadata={"help": "output folder"})
+    seed: int = field(default=0, metadata={"help": "seed of the data, the training and the bootstrap"})
+    minutes_budget: float = field(default=10.0, metadata={"help": "warn when the run takes longer"})
+    fast: bool = field(default=False, metadata={"help": "a shortened run (CI): fewer faces and steps"})
+
+
+@dataclass(kw_only=True)
+class LmmsEvalTasksConfig:
+    """``unifer lmms-eval-tasks``: the FERBench task folder for lmms-eval's ``--include_path``
+    (:mod:`unifer.lmms_eval_tasks`)."""
+
+    benchmark: str | None = field(
+        default=None, metadata={"help": "FERBench-format folder or Hub dataset id the tasks should read"}
+    )
+    out: str | None = field(default=None, metadata={"help": "where to write the tasks (with --benchmark)"})
+    config: str | None = field(
+        default=None, metadata={"help": "config the ferbench_folder task reads (default: the dataset's default)"}
+    )
+
+    def __post_init__(self):
+        if self.benchmark is None and (self.out or self.config):
+            raise ValueError("--out and --config need --benchmark (the folder or Hub id the tasks should read).")
+        if self.benchmark is not None and not self.out:
+            raise ValueError("--benchmark needs --out: the folder to write the tasks to.")
+
+
+@dataclass(kw_only=True)
+class CardConfig:
+    """``unifer card``: a Hub model card with FERBench results, stating only given facts (:mod:`unifer.model_card`)."""
+
+    model: str = field(metadata={"help": "model folder"})
+    metrics: str | None = field(
+        default=None,
+        metadata={"help": "metrics.json written by unifer eval (its run.json beside it names the benchmark)"},
+    )
+    name: str | None = field(
+        default=None,
+        metadata={
+            "help": "title; when a Hub id (OWNER/NAME), also the id in the usage snippet (default: folder name)"
+        },
+    )
+    base_model: str | None = field(
+        default=None,
+        metadata={
+            "help": "the Hub id of the model it was trained from (default: the base_model of the folder's card)"
+        },
+    )
+    benchmark: str | None = field(
+        default=None, metadata={"help": "benchmark folder or Hub id, when no run.json beside --metrics names it"}
+    )
+    benchmark_id: str | None = field(
+        default=None,
+        metadata={"help": "the benchmark's Hub id (default: where --push-to-hub put the benchmark folder)"},
+    )
+    train_dataset: list[str] = field(
+        default_factory=list,
+        metadata={
+            "action": "extend",  # `--train-dataset A --train-dataset B` and `--train-dataset A B` alike
+            "metavar": "FOLDER_OR_ID",
+            "help": "training datasets: a folder (its Hub id is where --push-to-hub put it) or a Hub id",
+        },
+    )
+    license: str = field(default="apache-2.0", metadata={"help": "the model's license"})
+    synthetic: bool = field(
+        default=False, metadata={"help": "mark the model as trained or evaluated on synthetic data"}
+    )
+    out: str | None = field(default=None, metadata={"help": "output path (default: MODEL/README.md)"})
+    overwrite: bool = field(default=False, metadata={"help": "replace an existing card"})
+
+
+@dataclass(kw_only=True)
+class SpaceConfig:
+    """``unifer space``: serve the Gradio demo locally (the same app as the Hugging Face Space)."""
+
+    model: str | None = field(
+        default=None,
+        metadata={
+            "help": f"model folder or Hub id (default: $UNIFER_MODEL, else {PUBLISHED_MODEL}). A named model, or any "
+            "model on a GPU, that cannot load stops start-up; only the CPU demo with no model named falls back to "
+            "the quickstart or tiny model, with a notice"
+        },
+    )
+    host: str = field(default="127.0.0.1", metadata={"help": "address to listen on"})
+    port: int | None = field(default=None, metadata={"help": "port (default: the first free one from 7860)"})
+    share: bool = field(default=False, metadata={"help": "also open a temporary public gradio.live link"})
+    max_new_tokens: int | None = field(
+        default=None,
+        metadata={"help": f"generation budget (default: $UNIFER_MAX_NEW_TOKENS, else {REASONING_MAX_NEW_TOKENS})"},
+    )
+
+    def __post_init__(self):
+        check_options(self, {"port": 1, "max_new_tokens": 1})
+
+
+@dataclass(kw_only=True)
+class ExportMetricConfig:
+    """``unifer export metric DIR``: the fer_accuracy ``evaluate`` metric, its scoring code bundled."""
+
+    dir: str = field(
+        metadata={
+            "positional": True,
+            "help": "output folder; name it fer_accuracy (evaluate looks for DIR/<name of DIR>.py)",
+        }
+    )
+    overwrite: bool = field(default=False, metadata={"help": "replace files in DIR that differ"})
+
+
+@dataclass(kw_only=True)
+class ExportSpaceConfig:
+    """``unifer export space DIR``: the Gradio Space's folder (app.py, README.md, requirements.txt)."""
+
+    dir: str = field(metadata={"positional": True, "help": "output folder"})
+    unifer_requirement: str = field(
+        metadata={
+            "metavar": "REQUIREMENT",
+            "help": 'how the Space installs unifer, e.g. "unifer @ git+https://github.com/OWNER/unifer.git@v0.1.0"',
+        }
+    )
+    overwrite: bool = field(default=False, metadata={"help": "replace files in DIR that differ"})

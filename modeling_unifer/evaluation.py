@@ -20,12 +20,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from unifer.configs import EvalConfig
-from unifer.inference import FERPrediction, generate_predictions, make_requests
 from unifer.jsonl import Ledger, check_run_settings, read_records, write_records
 from unifer.prompts import DEFAULT_SYSTEM_PROMPT, DIRECT_QUESTION_TEMPLATE, QUESTION_TEMPLATE
+
+if TYPE_CHECKING:  # torch loads with the engine, not with this module (model_card reads RUN_FILE from here)
+    from unifer.inference import FERPrediction
 
 PREDICTIONS = "predictions.jsonl"
 #: The run's settings: its :class:`~unifer.configs.EvalConfig` and the facts resolved from it (:func:`run_settings`).
@@ -202,6 +204,8 @@ def generate_missing(
 ) -> int:
     """Generate the dataset rows ``todo``, appending each batch to ``path``; returns the count."""
     from tqdm.auto import tqdm
+
+    from unifer.inference import generate_predictions, make_requests
 
     bar = tqdm(total=len(todo), desc="generating", unit="item", dynamic_ncols=True)
     # Images are prepared a chunk at a time (bounded memory; batches still sorted by length within it); an engine

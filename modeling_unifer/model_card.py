@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from unifer.evaluation import RUN_FILE
+
 logger = logging.getLogger(__name__)
 
 #: The base model of UniFER-7B and of the 7B recipes (``--base-model`` for cards of models trained from it).
 DEFAULT_BASE_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
-RUN_FILE = "run.json"
 _HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 
 

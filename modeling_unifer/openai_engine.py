@@ -20,6 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any
 
 from .inference import FERRequest, Generation
+from .prompts import REASONING_MAX_NEW_TOKENS
 
 #: The variable the key is read from unless another is named (the SDK's own default).
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
@@ -155,7 +156,12 @@ class OpenAIEngine:
         self.preferred_chunk_size = max(64, 4 * concurrency)
 
     def generate_batches(
-        self, requests: Sequence[FERRequest], *, batch_size: int = 8, max_new_tokens: int = 1024, **sampling: Any
+        self,
+        requests: Sequence[FERRequest],
+        *,
+        batch_size: int = 8,
+        max_new_tokens: int = REASONING_MAX_NEW_TOKENS,
+        **sampling: Any,
     ) -> Iterator[list[tuple[int, Generation]]]:
         """Yield ``[(request index, Generation), …]`` as replies arrive (``batch_size`` is not used: the server
         batches). Greedy unless ``sampling`` sets ``temperature`` (``top_p``, ``seed`` pass through; ``do_sample``,

@@ -17,13 +17,13 @@ from typing import Any
 
 import torch
 
-from unifer.environment import resolve_dtype
-from unifer.inference import FERRequest, Generation, answer_continuations, softmax
+from unifer.inference import FERRequest, Generation, answer_continuations, resolve_dtype, softmax
+from unifer.prompts import REASONING_MAX_NEW_TOKENS
 
 logger = logging.getLogger(__name__)
 
 #: Weight and activation dtypes the engine accepts by name; ``auto`` is resolved as for every backend
-#: (:func:`unifer.environment.resolve_dtype`), not by vLLM, whose ``auto`` is bfloat16 even on a CPU.
+#: (:func:`unifer.inference.resolve_dtype`), not by vLLM, whose ``auto`` is bfloat16 even on a CPU.
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 
 #: The KV cache the engine asks vLLM for on a CPU when no memory option is given. vLLM's CPU backend otherwise
@@ -154,7 +154,12 @@ class VLLMEngine:
         return [build_vllm_input(self.prompt_text(r), r.image) for r in requests]
 
     def generate_batches(
-        self, requests: Sequence[FERRequest], *, batch_size: int | None = None, max_new_tokens: int = 1024, **sampling
+        self,
+        requests: Sequence[FERRequest],
+        *,
+        batch_size: int | None = None,
+        max_new_tokens: int = REASONING_MAX_NEW_TOKENS,
+        **sampling,
     ) -> Iterator[list[tuple[int, Generation]]]:
         """Yield one batch ``[(index, Generation), …]`` for all ``requests``: they go to vLLM in one
         ``generate`` call, whose scheduler forms its own batches (``batch_size`` is the transformers engine's

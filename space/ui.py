@@ -32,6 +32,7 @@ from unifer import PUBLISHED_MODEL
 from unifer.images import ImageInputError, load_image
 from unifer.inference import FERPrediction, FERRequest, TransformersEngine, make_requests, stream_prediction
 from unifer.labels import CANONICAL_EMOTIONS, SUBSET_LABELS, SUBSETS, validate_candidates
+from unifer.prompts import REASONING_MAX_NEW_TOKENS
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,6 @@ except ImportError:
 
 # Smaller than this, an image cannot show a face the model could read (the model sees 224×224 resamples).
 MIN_FACE_SIDE = 32
-DEFAULT_MAX_NEW_TOKENS = 1024
 DEFAULT_RESULTS_DIR = "space/results"
 DEFAULT_QUICKSTART_MODEL = "quickstart_out/final-model"
 # Users beyond this many waiting requests are told the queue is full instead of waiting for minutes.
@@ -259,7 +259,7 @@ def build_demo(
     ``UNIFER_RESULTS_DIR``, else ``space/results``). ``max_new_tokens``: default ``UNIFER_MAX_NEW_TOKENS``, else
     1024. The model is loaded once, here."""
     engine, notice = load_model(model_path)
-    max_new_tokens = max_new_tokens or int(os.environ.get("UNIFER_MAX_NEW_TOKENS", DEFAULT_MAX_NEW_TOKENS))
+    max_new_tokens = max_new_tokens or int(os.environ.get("UNIFER_MAX_NEW_TOKENS", REASONING_MAX_NEW_TOKENS))
     results_dir = results_dir or os.environ.get("UNIFER_RESULTS_DIR") or DEFAULT_RESULTS_DIR
     examples = _write_examples(Path(examples_dir or tempfile.mkdtemp(prefix="unifer-space-examples-")))
 

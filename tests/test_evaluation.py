@@ -307,9 +307,9 @@ def test_user_errors_are_caught_before_the_model_loads(tiny_model_path, benchmar
     assert main([*base, "--batch-size", "0"]) == 2
     assert "unifer eval: error: --batch-size must be at least 1 (got 0)." in capsys.readouterr().err
     assert main(["eval", "--model", str(tiny_model_path), "--benchmark", "nope", "--output-dir", str(tmp_path)]) == 2
-    assert "--benchmark: no such folder: nope" in capsys.readouterr().err
+    assert "no such folder: nope (--benchmark;" in capsys.readouterr().err
     assert main([*base[:2], "./no-model-here", *base[3:]]) == 2
-    assert "--model: no such folder: ./no-model-here" in capsys.readouterr().err
+    assert "no such folder: ./no-model-here (--model)" in capsys.readouterr().err
     assert main([*base, "--tensor-parallel-size", "2"]) == 2
     assert "need --backend vllm" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())  # nothing was started

@@ -26,8 +26,9 @@ from pathlib import Path
 STAGES = ("sft", "grpo")
 #: The recipes shipped with the package (``trainers/recipes/*.yaml``).
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
-# Single files are loaded with these ``datasets`` builders; folders and Hub ids are inferred by ``load_dataset``.
-FILE_BUILDERS = {".parquet": "parquet", ".json": "json", ".jsonl": "json"}
+#: Where the model and the data are named, for the messages of :mod:`unifer.sources`.
+MODEL_OPTION = "the recipe's model_name_or_path, or --model_name_or_path"
+DATA_OPTION = "the recipe's dataset_name, or --dataset_name"
 
 
 def _check_stage(stage: str) -> None:
@@ -53,29 +54,6 @@ def recipe_path(name: str) -> Path:
     raise FileNotFoundError(f"no such recipe: {name} (not a file, and not one of {', '.join(recipe_names())}).")
 
 
-def _looks_like_hub_id(name: str) -> bool:
-    """Whether ``name`` could be a Hub repository id (``name`` or ``owner/name``) rather than only a local path."""
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    if name.startswith((".", "~")) or Path(name).suffix in FILE_BUILDERS:
-        return False
-    try:
-        validate_repo_id(name)
-    except HFValidationError:
-        return False
-    return True
-
-
-def missing_path_error(name: str, what: str, cause: Exception | None = None) -> FileNotFoundError:
-    """The error for a ``dataset_name`` / ``model_name_or_path`` found neither on disk nor (if it could be an id)
-    on the Hub."""
-    kind = "file" if Path(name).suffix in FILE_BUILDERS else "folder"
-    message = f"no such {kind}: {name} (the recipe's {what}; pass --{what} PATH"
-    if cause is not None:
-        message += f"; not found on the Hub either: {cause}"
-    return FileNotFoundError(message + ").")
-
-
 def make_parser(stage: str, subparsers=None):
     """The ``TrlParser`` of one stage: ``(FERDataArguments, UniFERSFTConfig | UniFERGRPOConfig, ModelConfig)``.
     With ``subparsers`` (from a ``TrlParser``), it is registered there as the ``stage`` subcommand."""
@@ -95,21 +73,22 @@ def load_splits(script_args):
     nor on the Hub raises ``FileNotFoundError`` ("no such folder: …")."""
     from datasets import load_dataset
 
+    from unifer.sources import DATA_FILE_BUILDERS, check_source, missing_source_error
+
     name = script_args.dataset_name
     if name is None:
         raise ValueError("no training data: set dataset_name in the recipe or pass --dataset_name PATH_OR_HUB_ID.")
     local = Path(name).expanduser()
-    builder = FILE_BUILDERS.get(local.suffix)
+    builder = DATA_FILE_BUILDERS.get(local.suffix)
     if local.exists():
         if builder is not None:
             return load_dataset(builder, data_files={"train": str(local)})
         return load_dataset(str(local), script_args.dataset_config)
-    if not _looks_like_hub_id(name):
-        raise missing_path_error(name, "dataset_name")
+    check_source(name, "dataset", DATA_OPTION)
     try:
         return load_dataset(name, script_args.dataset_config)
-    except (ConnectionError, FileNotFoundError) as err:  # offline, or no such dataset on the Hub
-        raise missing_path_error(name, "dataset_name", err) from None
+    except (ConnectionError, FileNotFoundError) as err:  # no such dataset on the Hub, or the Hub unreachable
+        raise missing_source_error(name, DATA_OPTION, f"not found on the Hub either: {err}") from None
 
 
 def in_stage_shape(dataset, script_args, stage: str):
@@ -169,15 +148,19 @@ def load_model(model_args, training_args):
     except OSError as err:
         if Path(name).expanduser().exists():
             raise
-        raise missing_path_error(name, "model_name_or_path", err) from None
+        from unifer.sources import missing_source_error
+
+        raise missing_source_error(name, MODEL_OPTION, f"not found on the Hub either: {err}") from None
 
 
 def check_model_path(name: str | None) -> None:
-    """Refuse a model that is neither a local folder nor possibly a Hub id, before any data or weights load."""
+    """Refuse a model that is neither a local folder nor a reachable Hub id (:func:`unifer.sources.check_source`),
+    before any data or weights load."""
+    from unifer.sources import check_source
+
     if name is None:
         raise ValueError("no model: set model_name_or_path in the recipe or pass --model_name_or_path.")
-    if not Path(name).expanduser().exists() and not _looks_like_hub_id(name):
-        raise missing_path_error(name, "model_name_or_path")
+    check_source(name, "model", MODEL_OPTION)
 
 
 def save_for_eval(trainer, output_dir: str) -> None:

@@ -37,9 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
-        module = importlib.import_module(name)
-        # `unifer data` registers through add_parser until it is converted to make_parser.
-        (getattr(module, "make_parser", None) or module.add_parser)(subparsers)
+        importlib.import_module(name).make_parser(subparsers)
     return parser
 
 

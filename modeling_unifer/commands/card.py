@@ -5,57 +5,30 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from unifer.commands.parsing import UniferArgumentParser, command_parser
+from unifer.configs import CardConfig
 
-def run(args) -> int:
+
+def run(config: CardConfig) -> int:
     from unifer.model_card import build_card, save_card
 
-    out = Path(args.out or Path(args.model) / "README.md")
-    if out.exists() and not args.overwrite:  # checked before any work; save_card checks again
+    out = Path(config.out or Path(config.model) / "README.md")
+    if out.exists() and not config.overwrite:  # checked before any work; save_card checks again
         raise ValueError(f"{out} already exists; pass --overwrite to replace it (or --out to write elsewhere).")
     card = build_card(
-        args.model,
-        args.metrics,
-        model_name=args.name,
-        base_model=args.base_model,
-        benchmark=args.benchmark,
-        benchmark_id=args.benchmark_id,
-        train_datasets=args.train_dataset,
-        license=args.license,
-        synthetic=args.synthetic,
+        config.model,
+        config.metrics,
+        model_name=config.name,
+        base_model=config.base_model,
+        benchmark=config.benchmark,
+        benchmark_id=config.benchmark_id,
+        train_datasets=config.train_dataset,
+        license=config.license,
+        synthetic=config.synthetic,
     )
-    print(f"wrote {save_card(card, out, overwrite=args.overwrite)}")
+    print(f"wrote {save_card(card, out, overwrite=config.overwrite)}")
     return 0
 
 
-def add_parser(subparsers) -> None:
-    from unifer.model_card import DEFAULT_BASE_MODEL
-
-    parser = subparsers.add_parser("card", help="write a Hub model card with FERBench results")
-    parser.add_argument("--model", required=True, help="model folder")
-    parser.add_argument(
-        "--metrics", help="metrics.json written by unifer eval (its run.json beside it names the benchmark)"
-    )
-    parser.add_argument(
-        "--name", help="title; when a Hub id (OWNER/NAME), also the id in the usage snippet (default: folder name)"
-    )
-    parser.add_argument(
-        "--base-model", help=f"the model it was trained from, e.g. {DEFAULT_BASE_MODEL} (default: the folder's card's)"
-    )
-    parser.add_argument("--benchmark", help="benchmark folder or Hub id, when no run.json beside --metrics names it")
-    parser.add_argument(
-        "--benchmark-id", help="the benchmark's Hub id (default: where --push-to-hub put the benchmark folder)"
-    )
-    parser.add_argument(
-        "--train-dataset",
-        action="append",
-        default=[],
-        metavar="FOLDER_OR_ID",
-        help="a training dataset (repeatable): a folder (its Hub id is where --push-to-hub put it) or a Hub id",
-    )
-    parser.add_argument("--license", default="apache-2.0")
-    parser.add_argument(
-        "--synthetic", action="store_true", help="mark the model as trained or evaluated on synthetic data"
-    )
-    parser.add_argument("--out", help="output path (default: MODEL/README.md)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing card")
-    parser.set_defaults(handler=run)
+def make_parser(subparsers=None) -> UniferArgumentParser:
+    return command_parser(subparsers, "card", CardConfig, run, help="write a Hub model card with FERBench results")

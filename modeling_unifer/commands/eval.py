@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from unifer.commands.parsing import UniferArgumentParser
+from unifer.commands.parsing import UniferArgumentParser, command_parser
 from unifer.configs import EvalConfig
 
 
@@ -18,10 +18,6 @@ def run(config: EvalConfig) -> int:
 
 
 def make_parser(subparsers=None) -> UniferArgumentParser:
-    help_text = "evaluate a model on a FERBench-format benchmark (resumable)"
-    if subparsers is None:
-        parser = UniferArgumentParser(EvalConfig, prog="unifer eval", description=help_text)
-    else:
-        parser = subparsers.add_parser("eval", dataclass_types=EvalConfig, help=help_text, description=help_text)
-    parser.set_defaults(handler=run)
-    return parser
+    return command_parser(
+        subparsers, "eval", EvalConfig, run, help="evaluate a model on a FERBench-format benchmark (resumable)"
+    )

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 
-from unifer.environment import collect
+from unifer.commands.parsing import UniferArgumentParser, command_parser
+from unifer.configs import InfoConfig
 
 
-def run(args) -> int:
+def run(config: InfoConfig) -> int:
+    from unifer.environment import collect
+
     info = collect()
-    if args.json:
+    if config.json:
         print(json.dumps(info, indent=2))
         return 0
     print(f"python      {info['python']} ({info['platform']})")
@@ -19,7 +22,5 @@ def run(args) -> int:
     return 0
 
 
-def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("info", help="versions, device and available backends")
-    parser.add_argument("--json", action="store_true", help="print as JSON")
-    parser.set_defaults(handler=run)
+def make_parser(subparsers=None) -> UniferArgumentParser:
+    return command_parser(subparsers, "info", InfoConfig, run, help="versions, device and available backends")

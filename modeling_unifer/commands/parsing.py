@@ -15,12 +15,7 @@ The pattern of a command module (``commands/eval.py`` is one)::
     def run(config: EvalConfig) -> int: ...
 
     def make_parser(subparsers=None):
-        if subparsers is None:
-            parser = UniferArgumentParser(EvalConfig, prog="unifer eval")
-        else:
-            parser = subparsers.add_parser("eval", dataclass_types=EvalConfig, help="...")
-        parser.set_defaults(handler=run)
-        return parser
+        return command_parser(subparsers, "eval", EvalConfig, run, help="evaluate a model on …")
 """
 
 from __future__ import annotations
@@ -71,8 +66,7 @@ class UniferArgumentParser(HfArgumentParser):
     def __init__(self, dataclass_types=None, **kwargs):
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(dataclass_types, **kwargs)
-        if "-" in self.prefix_chars:  # `unifer data curate-cot` still takes its options raw (prefix_chars="\\0")
-            verbosity_options(self)
+        verbosity_options(self)
         if self.dataclass_types:
             self.set_defaults(config_parser=self)
 
@@ -102,3 +96,17 @@ def parsed_configs(args: argparse.Namespace) -> tuple:
     ``(args,)`` for a command declared without dataclasses."""
     parser = getattr(args, "config_parser", None)
     return (args,) if parser is None else parser.parse_dict(vars(args), allow_extra_keys=True)
+
+
+def command_parser(
+    subparsers, name: str, config_class, run, *, help: str, description: str | None = None
+) -> UniferArgumentParser:
+    """The parser of ``unifer NAME``, whose options are ``config_class``'s fields and which runs ``run(config)``:
+    registered in ``subparsers`` (the ``unifer`` parser's, as TRL's ``make_parser``), or standalone when None."""
+    description = description or help
+    if subparsers is None:
+        parser = UniferArgumentParser(config_class, prog=f"unifer {name}", description=description)
+    else:
+        parser = subparsers.add_parser(name, dataclass_types=config_class, help=help, description=description)
+    parser.set_defaults(handler=run)
+    return parser

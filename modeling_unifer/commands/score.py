@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from unifer.commands.parsing import UniferArgumentParser
+from unifer.commands.parsing import UniferArgumentParser, command_parser
 from unifer.configs import ScoreConfig
 
 
 def run(config: ScoreConfig) -> int:
-    from unifer.metrics.reports import format_table, write_report
     from unifer.metrics.prediction_files import prediction_columns, read_prediction_records
+    from unifer.metrics.reports import format_table, write_report
     from unifer.metrics.scoring import score
 
     records = read_prediction_records(config.predictions)
@@ -27,10 +27,10 @@ def run(config: ScoreConfig) -> int:
 
 
 def make_parser(subparsers=None) -> UniferArgumentParser:
-    help_text = "score model responses (run folders, predictions.jsonl, *_results.json)"
-    if subparsers is None:
-        parser = UniferArgumentParser(ScoreConfig, prog="unifer score", description=help_text)
-    else:
-        parser = subparsers.add_parser("score", dataclass_types=ScoreConfig, help=help_text, description=help_text)
-    parser.set_defaults(handler=run)
-    return parser
+    return command_parser(
+        subparsers,
+        "score",
+        ScoreConfig,
+        run,
+        help="score model responses (run folders, predictions.jsonl, *_results.json)",
+    )

@@ -1,26 +1,40 @@
-"""``unifer train sft|grpo --config RECIPE [--key value …]``: registers the training scripts' parser."""
+"""``unifer train sft|grpo --config RECIPE [--key value …]``: registers the training scripts' parser.
+
+TRL owns these options (``TrlParser`` over ``FERDataArguments``, the stage's config and ``ModelConfig``), and
+building that parser imports TRL and torch: as ``trl``'s own CLI does, ``unifer`` registers the stage here and hands
+what follows it to :func:`unifer.trainers.train.cli_main`, which builds the parser (``make_parser(stage)``) when
+the command runs. ``-v``/``-q`` are ``unifer``'s, wherever they stand."""
 
 from __future__ import annotations
 
 import argparse
 
+from unifer.commands.parsing import UniferArgumentParser
 from unifer.trainers.train import STAGES, recipe_names
 
+VERBOSITY = {"-v": "verbose", "--verbose": "verbose", "-q": "quiet", "--quiet": "quiet"}
 
-def run(args) -> int:
+
+def run(args: argparse.Namespace) -> int:
+    from unifer.commands import configure_logging
     from unifer.trainers.train import cli_main
 
-    return cli_main([args.stage, *args.options])
+    given = {VERBOSITY[option] for option in args.options if option in VERBOSITY}
+    if given:
+        configure_logging(verbose="verbose" in given, quiet="quiet" in given)
+    return cli_main([args.stage, *(option for option in args.options if option not in VERBOSITY)])
 
 
-def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "train",
-        help="post-train a model: sft (CoT cold start) or grpo (RL with FER rewards)",
-        description="Run a training stage from a recipe, by name or path: unifer train sft --config "
-        "sft_qwen2_5_vl_7b [--key value ...]. `unifer train sft --help` lists every option. Shipped recipes: "
-        f"{', '.join(recipe_names())}.",
+def make_parser(subparsers=None) -> UniferArgumentParser:
+    help_text = "post-train a model: sft (CoT cold start) or grpo (RL with FER rewards)"
+    description = (
+        "Run a training stage from a recipe, by name or path: unifer train sft --config sft_qwen2_5_vl_7b "
+        f"[--key value ...]. `unifer train sft --help` lists every option. Shipped recipes: {', '.join(recipe_names())}."
     )
+    if subparsers is None:
+        parser = UniferArgumentParser(prog="unifer train", description=description)
+    else:
+        parser = subparsers.add_parser("train", help=help_text, description=description)
     parser.add_argument("stage", choices=STAGES)
     parser.add_argument(
         "options",
@@ -29,3 +43,4 @@ def add_parser(subparsers) -> None:
         "(--learning_rate 1e-5 ...)",
     )
     parser.set_defaults(handler=run)
+    return parser
