@@ -1,4 +1,5 @@
-"""Reports of scored FER results: the terminal table, ``metrics.json``, ``report.md`` and confusion-matrix PNGs.
+"""Reports of scored FER results: the terminal table, ``metrics.json``, ``report.md``, confusion-matrix PNGs and
+the quickstart's story picture (:func:`plot_story`).
 
 Input is the dict :func:`unifer.metrics.scoring.score` returns; matplotlib is imported only to draw figures.
 """
@@ -271,3 +272,55 @@ def format_table(result: dict) -> str:
             f"{f['uar']:>7.4f} {f['macro_f1']:>8.4f} {f['well_formed_rate']:>7.4f} {f['unparsed_rate']:>8.4f}"
         )
     return "\n".join(lines)
+
+
+def plot_story(
+    path: str | Path,
+    rows: Sequence[dict[str, Any]],
+    curve: dict[str, list],
+    lift: dict[str, Any],
+    chance: float,
+    confusions: Sequence[tuple[str, dict[str, Any]]],
+) -> Path:
+    """The quickstart's ``story.png``: accuracy per stage with 95% intervals and the paired lift, GRPO's reward and
+    held-out accuracy over its steps, and two confusion matrices.
+
+    ``rows``: per stage, its ``stage`` name, ``accuracy`` and ``ci95``; ``curve``: ``reward_steps`` and
+    ``accuracy_reward`` (sampled completions), ``held_out_steps`` and ``held_out_accuracy`` (greedy); ``lift``:
+    :func:`unifer.metrics.scoring.paired_lift`'s result; ``chance``: the chance accuracy line; ``confusions``:
+    (title, :func:`~unifer.metrics.scoring.score` figures) of the two matrices, before and after."""
+    from matplotlib.figure import Figure  # a bare Figure renders with Agg and never touches pyplot's GUI state
+
+    fig = Figure(figsize=(12, 9), layout="constrained")
+    bars, steps, *matrices = fig.subplots(2, 2).ravel()
+    _draw_stage_bars(bars, rows, lift, chance)
+    _draw_grpo_curve(steps, curve)
+    for ax, (title, figures) in zip(matrices, confusions):
+        draw_confusion(ax, figures, title)
+    fig.savefig(path, dpi=100)
+    return Path(path)
+
+
+def _draw_stage_bars(ax, rows: Sequence[dict[str, Any]], lift: dict[str, Any], chance: float) -> None:
+    names = [row["stage"] for row in rows]
+    accuracy = np.array([row["accuracy"] for row in rows])
+    ci = np.array([row["ci95"] for row in rows])
+    ax.bar(names, accuracy, color=["#9bb7d4", "#4a7fb5", "#1f4e79"])
+    ax.errorbar(names, accuracy, yerr=[accuracy - ci[:, 0], ci[:, 1] - accuracy], fmt="none", ecolor="black")
+    for x, value in enumerate(accuracy):
+        ax.text(x, value / 2, f"{value:.3f}", ha="center", color="white", fontweight="bold")
+    ax.axhline(chance, color="grey", linestyle=":", label="chance")
+    ax.set(ylim=(0, 1.1), ylabel="held-out accuracy (95% interval)")
+    ax.set_title(
+        f"Accuracy per stage\nGRPO - SFT: {lift['lift']:+.3f} (95% paired interval {lift['ci95'][0]:+.3f} to "
+        f"{lift['ci95'][1]:+.3f})"
+    )
+    ax.legend(loc="lower right")
+
+
+def _draw_grpo_curve(ax, curve: dict[str, list]) -> None:
+    ax.plot(curve["reward_steps"], curve["accuracy_reward"], color="#d08c2f", label="accuracy reward (sampled)")
+    ax.plot(curve["held_out_steps"], curve["held_out_accuracy"], "o-", color="#1f4e79", label="held-out (greedy)")
+    ax.set(xlabel="GRPO step", ylabel="accuracy", title="GRPO: reward and held-out accuracy", ylim=(0, 1.05))
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(loc="lower right")

@@ -216,6 +216,7 @@ def build_card(
     train_datasets: Sequence[str] = (),
     license: str = "apache-2.0",
     synthetic: bool = False,
+    for_hub: bool = True,
 ):
     """A ``huggingface_hub.ModelCard`` for a model folder (see the module docstring for where facts come from).
 
@@ -224,6 +225,8 @@ def build_card(
     ``benchmark_id``: its Hub id, when not where ``--push-to-hub`` put it. ``train_datasets``: folders or Hub ids.
     ``synthetic``: mark the model as trained or evaluated on synthetic data (the data's own cards also do).
     ``model_name``: the title, and the id in the usage snippet when it is a Hub id (else the folder path is).
+    ``for_hub``: the card is for publishing, so a benchmark not known to be on the Hub is warned about; ``False`` for a
+    model that stays local (the quickstart's), whose card names the local folder and needs no Hub id.
     """
     from huggingface_hub import ModelCard, ModelCardData
 
@@ -237,7 +240,7 @@ def build_card(
         facts = dataset_facts(source, hub_id=benchmark_id, config=(run or {}).get("benchmark_config"))
     elif metrics:
         logger.warning("No run.json beside metrics.json and no benchmark given: the card cannot name the benchmark.")
-    if facts is not None and facts.hub_id is None:
+    if for_hub and facts is not None and facts.hub_id is None:
         logger.warning("The benchmark %s is not known to be on the Hub: pass --benchmark-id to name it.", source)
     train = [dataset_facts(d) for d in train_datasets]
     base_model = base_model or _existing_base_model(model_dir)

@@ -16,13 +16,14 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from unifer.data.synfer import SYNFER_EMOTIONS as EMOTIONS
-from unifer.metrics.reports import draw_confusion, format_ci
-from unifer.metrics.scoring import accuracy_interval
+from unifer.metrics.reports import format_ci, plot_story
+from unifer.metrics.scoring import accuracy_interval, paired_lift
+from unifer.trainers.train import RECIPES_DIR
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +33,17 @@ BANNER = (
 )
 
 
+#: The stages, in order; each trains from its recipe, ``trainers/recipes/<stage>_quickstart.yaml``.
+STAGES = ("vision", "sft", "grpo")
+
+
 @dataclass(frozen=True)
 class Plan:
-    """Everything that decides the quickstart's numbers (printed and saved with the report)."""
+    """What decides the quickstart's numbers besides its stages' recipes (printed and saved with the report).
+
+    The recipes (``trainers/recipes/{vision,sft,grpo}_quickstart.yaml``, see :func:`stage_settings`) hold every
+    training setting; ``vision``, ``sft`` and ``grpo`` override recipe keys (``--fast`` shortens the schedules).
+    """
 
     emotions: tuple[str, ...] = EMOTIONS[:5]
     train_per_class: int = 1200
@@ -60,98 +69,51 @@ class Plan:
             fullatt_block_indexes=[0, 1, 2],
         )
     )
-    # Stage 0: the per-token term early and strong, so that every image token carries the expression and the
-    # language model reads it in few SFT steps (docs/quickstart.md, sixth round).
-    vision: dict[str, Any] = field(
-        default_factory=lambda: dict(
-            max_steps=250,
-            per_device_train_batch_size=32,
-            learning_rate=1e-3,
-            lr_scheduler_type="cosine",
-            warmup_steps=30,
-            weight_decay=0.0,
-            adam_beta2=0.95,
-            token_loss_weight=8.0,
-            token_loss_start=50,
-        )
-    )
-    # A constant rate: the response's wording is learned in the first ~80 steps, reading the face after that, which
-    # a decayed (cosine) rate leaves unfinished (docs/quickstart.md).
-    sft: dict[str, Any] = field(
-        default_factory=lambda: dict(
-            max_steps=150,
-            per_device_train_batch_size=32,
-            learning_rate=2e-3,
-            lr_scheduler_type="constant_with_warmup",
-            warmup_steps=20,
-            weight_decay=0.0,
-            adam_beta2=0.95,
-            freeze_vision_tower=True,
-        )
-    )
-    # 4 faces x 8 sampled completions per step; no KL term (TRL's default beta 0).
-    grpo: dict[str, Any] = field(
-        default_factory=lambda: dict(
-            max_steps=60,
-            per_device_train_batch_size=32,
-            num_generations=8,
-            max_completion_length=80,
-            learning_rate=1e-4,
-            beta=0.0,
-            temperature=1.0,
-            logging_steps=2,
-            freeze_vision_tower=True,
-        )
-    )
+    #: Overrides of each stage's recipe keys (none: the recipe as it is).
+    vision: dict[str, Any] = field(default_factory=dict)
+    sft: dict[str, Any] = field(default_factory=dict)
+    grpo: dict[str, Any] = field(default_factory=dict)
     max_new_tokens: int = 96
     #: Held-out accuracy every this many GRPO steps, for the report's curve (0: only before and after GRPO).
     grpo_eval_every: int = 15
-    #: PyTorch threads while the quickstart runs. One: the same numbers on every machine (float sums depend on the
-    #: thread count), and on a busy 2-core machine two threads ran up to 10 times slower per step than one, which
-    #: the tiny model barely uses anyway (docs/quickstart.md, sixth round).
+    #: PyTorch threads while the quickstart runs. One: the same numbers whatever the core count (float sums depend on
+    #: the thread count; another CPU still rounds slightly differently, docs/quickstart.md), and on a busy 2-core
+    #: machine two threads ran up to 10 times slower per step than one, which the tiny model barely uses anyway
+    #: (docs/quickstart.md, sixth round).
     torch_threads: int = 1
 
 
-#: The shortened run CI uses: every stage, fewer faces and steps. Stage 0 still learns well above chance and SFT
-#: still learns the answer format; tests/test_cli.py holds it to that (bars and their measurements there).
-FAST = Plan(
+#: The shortened run CI uses: the same plan with fewer faces and shorter schedules. Stage 0 still learns well above
+#: chance and SFT still learns the answer format; tests/test_cli.py holds it to that (bars and their measurements
+#: there). GRPO: 2 faces x 4 completions per step.
+FAST = replace(
+    Plan(),
     train_per_class=200,
     test_per_class=20,
-    vision=dict(
-        max_steps=150,
-        per_device_train_batch_size=32,
-        learning_rate=1e-3,
-        lr_scheduler_type="cosine",
-        warmup_steps=15,
-        weight_decay=0.0,
-        adam_beta2=0.95,
-        token_loss_weight=8.0,
-        token_loss_start=50,
-    ),
-    sft=dict(
-        max_steps=160,
-        per_device_train_batch_size=16,
-        learning_rate=2e-3,
-        lr_scheduler_type="constant_with_warmup",
-        warmup_steps=10,
-        weight_decay=0.0,
-        adam_beta2=0.95,
-        freeze_vision_tower=True,
-    ),
-    grpo=dict(
-        max_steps=4,
-        per_device_train_batch_size=8,
-        num_generations=4,
-        max_completion_length=80,
-        learning_rate=1e-4,
-        beta=0.0,
-        temperature=1.0,
-        logging_steps=1,
-        freeze_vision_tower=True,
-    ),
-    max_new_tokens=96,
+    vision=dict(max_steps=150, warmup_steps=15),
+    sft=dict(max_steps=160, per_device_train_batch_size=16, warmup_steps=10),
+    grpo=dict(max_steps=4, per_device_train_batch_size=8, num_generations=4, logging_steps=1),
     grpo_eval_every=2,
 )
+
+
+def recipe_file(stage: str) -> Path:
+    """The stage's quickstart recipe."""
+    return RECIPES_DIR / f"{stage}_quickstart.yaml"
+
+
+def recipe_args(stage: str, plan: Plan, **settings: Any) -> list[str]:
+    """The command line a stage trains from: its recipe, then ``settings`` (paths, seed, image size) and the plan's
+    overrides, as ``--key=value``."""
+    overrides = {**settings, **getattr(plan, stage)}
+    return ["--config", str(recipe_file(stage)), *(f"--{key}={value}" for key, value in overrides.items())]
+
+
+def stage_settings(stage: str, plan: Plan) -> dict[str, Any]:
+    """The stage's recipe keys with the plan's overrides applied (for the report)."""
+    import yaml
+
+    return {**yaml.safe_load(recipe_file(stage).read_text(encoding="utf-8")), **getattr(plan, stage)}
 
 
 def build_model(path: Path, plan: Plan, seed: int) -> Path:
@@ -188,10 +150,11 @@ def build_model(path: Path, plan: Plan, seed: int) -> Path:
 
 
 def pretrain_vision(model: Path, data: Path, out: Path, plan: Plan, seed: int) -> tuple[Path, float]:
-    """Stage 0: the tower alone, max-pooled linear classifier on the train split's labels; returns the saved
-    model and the classifier's held-out accuracy."""
+    """Stage 0 from its recipe: the tower alone, max-pooled linear classifier on the train split's labels; returns
+    the saved model and the classifier's held-out accuracy."""
     from datasets import load_dataset
     from transformers import AutoModelForImageTextToText, AutoProcessor
+    from trl import TrlParser
 
     from unifer.trainers.configs import VisionPretrainingConfig
     from unifer.trainers.vision_pretraining import pretrain_vision_tower, probe_accuracy
@@ -202,15 +165,8 @@ def pretrain_vision(model: Path, data: Path, out: Path, plan: Plan, seed: int) -
     index = {emotion: i for i, emotion in enumerate(test.features["label"].names)}
     train = load_dataset(str(data), "rlvr", split="train")
     train = train.add_column("label", [index[solution] for solution in train["solution"]])
-    args = VisionPretrainingConfig(
-        output_dir=str(out),
-        seed=seed,
-        image_size=plan.image_size,
-        report_to="none",
-        save_strategy="no",
-        logging_steps=50,
-        dataloader_num_workers=0,
-        **plan.vision,
+    (args,) = TrlParser([VisionPretrainingConfig]).parse_args_and_config(
+        recipe_args("vision", plan, output_dir=out, seed=seed, image_size=plan.image_size)
     )
     classifier = pretrain_vision_tower(network, processor.image_processor, train, len(plan.emotions), args)
     accuracy = probe_accuracy(classifier, processor.image_processor, test, plan.image_size)
@@ -244,55 +200,30 @@ def held_out_curve_callback(data: Path, out: Path, plan: Plan):
 def evaluate_in_training(model, processor, label: str, data: Path, out: Path, plan: Plan) -> float:
     """Held-out accuracy of a model in training (``label`` names it in the evaluation's records), through
     ``unifer eval``'s code; leaves it in training mode."""
-    from unifer.configs import EvalConfig
-    from unifer.evaluation import evaluate_model
     from unifer.inference import TransformersEngine
 
     try:
-        config = EvalConfig(
-            model=f"{label} (in training)",
-            benchmark=str(data),
-            output_dir=str(out),
-            config="benchmark",
-            batch_size=32,
-            image_size=plan.image_size,
-            max_new_tokens=plan.max_new_tokens,
-            bootstrap=0,
-            overwrite=True,
+        result = evaluate_stage(
+            f"{label} (in training)", data, out, plan, bootstrap=0, engine=TransformersEngine(model, processor)
         )
-        result = evaluate_model(config, engine=TransformersEngine(model, processor))
     finally:
         model.train()
     return result["accuracy"]
 
 
 def train_stage(stage: str, model: Path, data: Path, out: Path, plan: Plan, seed: int, callbacks=None) -> Path:
-    """One stage through the same entry point as ``unifer train``: recipe + overrides."""
-    from unifer import trainers
+    """One stage through the same entry point as ``unifer train``: its recipe + overrides."""
     from unifer.trainers.train import cli_main as train_main
 
-    recipe = Path(trainers.__file__).parent / "recipes" / f"{stage}_quickstart.yaml"
-    settings = plan.sft if stage == "sft" else plan.grpo
-    overrides = [f"--{key}={value}" for key, value in settings.items()]
-    train_main(
-        [
-            stage,
-            "--config",
-            str(recipe),
-            f"--model_name_or_path={model}",
-            f"--dataset_name={data}",
-            f"--dataset_config={'cot' if stage == 'sft' else 'rlvr'}",
-            f"--output_dir={out}",
-            f"--image_size={plan.image_size}",
-            f"--seed={seed}",
-            *overrides,
-        ],
-        callbacks=callbacks,
-    )
+    settings = dict(model_name_or_path=model, dataset_name=data, output_dir=out, image_size=plan.image_size, seed=seed)
+    train_main([stage, *recipe_args(stage, plan, **settings)], callbacks=callbacks)
     return out
 
 
-def evaluate_stage(model: Path, data: Path, out: Path, plan: Plan) -> dict[str, Any]:
+def evaluate_stage(
+    model: str | Path, data: Path, out: Path, plan: Plan, *, bootstrap: int = 1000, engine=None
+) -> dict[str, Any]:
+    """``unifer eval`` of ``model`` (a folder, or the name of ``engine``'s model) on the held-out faces, greedy."""
     from unifer.configs import EvalConfig
     from unifer.evaluation import evaluate_model
 
@@ -304,38 +235,17 @@ def evaluate_stage(model: Path, data: Path, out: Path, plan: Plan) -> dict[str, 
         batch_size=32,
         image_size=plan.image_size,
         max_new_tokens=plan.max_new_tokens,
-        bootstrap=1000,
+        bootstrap=bootstrap,
         overwrite=True,
     )
-    return evaluate_model(config)
+    return evaluate_model(config, engine=engine)
 
 
-def paired_lift(before: Path, after: Path, resamples: int = 10_000, seed: int = 0) -> dict[str, Any]:
-    """Accuracy gained from the ``before`` to the ``after`` evaluation folder on the same held-out faces, with the
-    95% paired-bootstrap interval: faces are resampled with replacement, each keeping both of its answers, so the
-    interval reflects only the faces whose answer changed (``fixed``: wrong before, right after; ``broken``: the
-    reverse)."""
-    import numpy as np
+def grpo_lift(out: Path) -> dict[str, Any]:
+    """GRPO's paired lift over SFT on the same held-out faces (``eval-sft/`` and ``eval-grpo/``, paired by id)."""
+    from unifer.metrics.prediction_files import paired_correctness
 
-    from unifer.metrics.prediction_files import read_prediction_records
-
-    def right(folder: Path) -> dict[str, bool]:
-        return {r["id"]: r["parsed_label"] == r["label"] for r in read_prediction_records(folder)}
-
-    old, new = right(before), right(after)
-    if old.keys() != new.keys():
-        raise ValueError(f"{before} and {after} hold predictions for different faces: they cannot be paired by id.")
-    ids = sorted(old)
-    change = np.array([int(new[i]) - int(old[i]) for i in ids], dtype=float)
-    means = change[np.random.default_rng(seed).integers(0, len(ids), (resamples, len(ids)))].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return {
-        "lift": float(change.mean()),
-        "ci95": [float(low), float(high)],
-        "n": len(ids),
-        "fixed": int((change > 0).sum()),
-        "broken": int((change < 0).sum()),
-    }
+    return paired_lift(*paired_correctness(out / "eval-sft", out / "eval-grpo"))
 
 
 def grpo_curve(out: Path) -> dict[str, list]:
@@ -357,40 +267,20 @@ def grpo_curve(out: Path) -> dict[str, list]:
     }
 
 
-def plot_story(out: Path, summary: dict[str, Any], plan: Plan) -> Path:
-    """``story.png``: accuracy per stage with 95% intervals (and GRPO's paired lift), GRPO's reward and held-out
-    accuracy over its steps, and the confusion matrices before and after GRPO."""
-    import numpy as np
-    from matplotlib.figure import Figure  # a bare Figure renders with Agg and never touches pyplot's GUI state
-
-    fig = Figure(figsize=(12, 9), layout="constrained")
-    bars, steps, before, after = fig.subplots(2, 2).ravel()
-    rows, curve, lift = summary["rows"], summary["grpo_curve"], summary["grpo_lift"]
-    names = [row["stage"] for row in rows]
-    accuracy = np.array([row["accuracy"] for row in rows])
-    ci = np.array([row["ci95"] for row in rows])
-    bars.bar(names, accuracy, color=["#9bb7d4", "#4a7fb5", "#1f4e79"])
-    bars.errorbar(names, accuracy, yerr=[accuracy - ci[:, 0], ci[:, 1] - accuracy], fmt="none", ecolor="black")
-    for x, value in enumerate(accuracy):
-        bars.text(x, value / 2, f"{value:.3f}", ha="center", color="white", fontweight="bold")
-    bars.axhline(1 / len(plan.emotions), color="grey", linestyle=":", label="chance")
-    bars.set(ylim=(0, 1.1), ylabel="held-out accuracy (95% interval)")
-    bars.set_title(
-        f"Accuracy per stage\nGRPO - SFT: {lift['lift']:+.3f} (95% paired interval {lift['ci95'][0]:+.3f} to "
-        f"{lift['ci95'][1]:+.3f})"
-    )
-    bars.legend(loc="lower right")
-    steps.plot(curve["reward_steps"], curve["accuracy_reward"], color="#d08c2f", label="accuracy reward (sampled)")
-    steps.plot(curve["held_out_steps"], curve["held_out_accuracy"], "o-", color="#1f4e79", label="held-out (greedy)")
-    steps.set(xlabel="GRPO step", ylabel="accuracy", title="GRPO: reward and held-out accuracy", ylim=(0, 1.05))
-    steps.xaxis.get_major_locator().set_params(integer=True)
-    steps.legend(loc="lower right")
-    for ax, stage in ((before, "sft"), (after, "grpo")):
+def draw_story(out: Path, summary: dict[str, Any], plan: Plan) -> Path:
+    """``story.png`` (:func:`unifer.metrics.reports.plot_story`), with the confusion matrices after SFT and GRPO."""
+    confusions = []
+    for stage in ("sft", "grpo"):
         metrics = json.loads((out / f"eval-{stage}" / "metrics.json").read_text())
-        draw_confusion(ax, metrics.get("overall", metrics), f"after {stage.upper()}")
-    path = out / "story.png"
-    fig.savefig(path, dpi=100)
-    return path
+        confusions.append((f"after {stage.upper()}", metrics.get("overall", metrics)))
+    return plot_story(
+        out / "story.png",
+        summary["rows"],
+        summary["grpo_curve"],
+        summary["grpo_lift"],
+        chance=1 / len(plan.emotions),
+        confusions=confusions,
+    )
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -414,12 +304,14 @@ def lift_line(lift: dict[str, Any]) -> str:
 
 def write_report(out: Path, summary: dict[str, Any], plan: Plan, seed: int) -> None:
     rows, lift, curve = summary["rows"], summary["grpo_lift"], summary["grpo_curve"]
-    plan_json = json.dumps(asdict(plan), indent=2)
+    settings = {stage: stage_settings(stage, plan) for stage in STAGES}
+    plan_json = json.dumps({**asdict(plan), "stage_settings": settings}, indent=2)
+    vision = settings["vision"]
     token_term = (
-        f" and, from step {plan.vision.get('token_loss_start', 0)}, the same classifier on every token "
-        f"(weight {plan.vision['token_loss_weight']}), which spreads the expression across tokens for the "
+        f" and, from step {vision.get('token_loss_start', 0)}, the same classifier on every token "
+        f"(weight {vision['token_loss_weight']}), which spreads the expression across tokens for the "
         "language model to read"
-        if plan.vision.get("token_loss_weight")
+        if vision.get("token_loss_weight")
         else ""
     )
     intervals = "\n".join(f"| {row['stage']} | {row['accuracy']:.3f} | {format_ci(row['ci95'], 3)} |" for row in rows)
@@ -466,12 +358,17 @@ Per-stage evaluation folders (`eval-*/`) hold predictions, metrics.json, report.
 
 ## Plan
 
+Every training setting is in the stages' recipes (`trainers/recipes/{{vision,sft,grpo}}_quickstart.yaml`); the plan's
+`vision`, `sft` and `grpo` override recipe keys, and `stage_settings` is each recipe with those overrides applied.
+
 ```json
 {plan_json}
 ```
 """
     (out / "report.md").write_text(text)
-    (out / "quickstart.json").write_text(json.dumps({"seed": seed, **summary, "plan": asdict(plan)}, indent=2))
+    (out / "quickstart.json").write_text(
+        json.dumps({"seed": seed, **summary, "plan": {**asdict(plan), "stage_settings": settings}}, indent=2)
+    )
 
 
 def run_quickstart(out: Path, plan: Plan, seed: int = 0) -> dict[str, Any]:
@@ -488,29 +385,16 @@ def run_quickstart(out: Path, plan: Plan, seed: int = 0) -> dict[str, Any]:
 
 
 def _run_stages(out: Path, plan: Plan, seed: int) -> dict[str, Any]:
-    from unifer.data.synfer_dataset import build_synfer
-    from unifer.model_card import build_card
-
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    data = out / "synfer"
-    shutil.rmtree(data, ignore_errors=True)
-    shutil.rmtree(out / "eval-grpo-steps", ignore_errors=True)
-    build_synfer(
-        data,
-        n_per_class=plan.train_per_class,
-        test_per_class=plan.test_per_class,
-        seed=seed,
-        size=plan.image_size,
-        emotions=plan.emotions,
-        style=plan.style,
-    )
+    data = _draw_faces(out / "synfer", plan, seed)
     logger.info(
         "[%5.0fs] SynFER drawn: %d/%d faces per emotion (train/test)",
         time.perf_counter() - started,
         plan.train_per_class,
         plan.test_per_class,
     )
+    shutil.rmtree(out / "eval-grpo-steps", ignore_errors=True)
     stage_start = time.perf_counter()
     model, probe = pretrain_vision(build_model(out / "model-init", plan, seed), data, out / "vision", plan, seed)
     test_faces = plan.test_per_class * len(plan.emotions)
@@ -537,24 +421,47 @@ def _run_stages(out: Path, plan: Plan, seed: int) -> dict[str, Any]:
             }
         )
         logger.info("[%5.0fs] %s: accuracy %.3f", time.perf_counter() - started, stage, result["accuracy"])
+    _save_final_model(model, out, data)
+    summary = {"rows": rows, "grpo_lift": grpo_lift(out), "grpo_curve": grpo_curve(out)}
+    draw_story(out, summary, plan)
+    summary["total_seconds"] = time.perf_counter() - started
+    write_report(out, summary, plan, seed)
+    return summary
+
+
+def _draw_faces(data: Path, plan: Plan, seed: int) -> Path:
+    """SynFER in the benchmark, CoT and RLVR shapes: train faces from stream ``seed``, test faces from the next."""
+    from unifer.data.synfer_dataset import build_synfer
+
+    shutil.rmtree(data, ignore_errors=True)
+    build_synfer(
+        data,
+        n_per_class=plan.train_per_class,
+        test_per_class=plan.test_per_class,
+        seed=seed,
+        size=plan.image_size,
+        emotions=plan.emotions,
+        style=plan.style,
+    )
+    return data
+
+
+def _save_final_model(model: Path, out: Path, data: Path) -> Path:
+    """``final-model/``: the GRPO model without checkpoints, with a model card of its held-out results."""
+    from unifer.model_card import build_card
+
     final = out / "final-model"
     shutil.rmtree(final, ignore_errors=True)
     shutil.copytree(model, final, ignore=shutil.ignore_patterns("checkpoint-*"))
     # The evaluation's run.json names the benchmark; both data folders' cards say SYNTHETIC, and so does the card.
+    # The model stays local (the Space's offline default): its card names the local data folders, not Hub ids.
     card = build_card(
         final,
         out / "eval-grpo" / "metrics.json",
         model_name="unifer-quickstart (synthetic)",
         train_datasets=[str(data)],
         synthetic=True,
+        for_hub=False,
     )
     card.save(final / "README.md")
-    summary = {
-        "rows": rows,
-        "grpo_lift": paired_lift(out / "eval-sft", out / "eval-grpo"),
-        "grpo_curve": grpo_curve(out),
-    }
-    plot_story(out, summary, plan)
-    summary["total_seconds"] = time.perf_counter() - started
-    write_report(out, summary, plan, seed)
-    return summary
+    return final

@@ -97,37 +97,6 @@ def test_quickstart_fast_runs_every_stage_and_learns(tmp_path, capsys):
     assert (tmp_path / "story.png").read_bytes().startswith(b"\x89PNG")
 
 
-def _predictions(folder, right: list[bool], order: list[int]) -> None:
-    """A ``unifer eval`` folder's predictions.jsonl: face ``i`` answered right or wrong, written in ``order``."""
-    folder.mkdir()
-    lines = []
-    for i in order:
-        answer = "happiness" if right[i] else "neutral"
-        record = {"id": f"face-{i}", "subset": "synfer", "label": "happiness", "response": answer}
-        lines.append(json.dumps({**record, "parsed_label": answer}))
-    (folder / "predictions.jsonl").write_text("\n".join(lines) + "\n")
-
-
-def test_quickstart_lift_pairs_the_answers_by_face(tmp_path):
-    import pytest
-
-    from unifer.quickstart import paired_lift
-
-    before = [i % 2 == 0 for i in range(200)]  # 100 right
-    after = [right or i in (1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23) for i, right in enumerate(before)]
-    after[0] = after[2] = False  # 12 fixed, 2 broken: lift +0.05
-    _predictions(tmp_path / "sft", before, list(range(200)))
-    _predictions(tmp_path / "grpo", after, list(reversed(range(200))))  # pairing is by id, not by line
-    lift = paired_lift(tmp_path / "sft", tmp_path / "grpo")
-    assert (lift["n"], lift["fixed"], lift["broken"]) == (200, 12, 2)
-    assert lift["lift"] == pytest.approx(0.05)
-    # Only the 14 changed faces vary under paired resampling: the interval is narrow and excludes 0.
-    assert 0 < lift["ci95"][0] < 0.05 < lift["ci95"][1] < 0.1
-    _predictions(tmp_path / "other", before[:199], list(range(199)))
-    with pytest.raises(ValueError, match="different faces"):
-        paired_lift(tmp_path / "sft", tmp_path / "other")
-
-
 def test_user_errors_are_one_line_not_a_traceback(tmp_path, capsys):
     assert main(["score", str(tmp_path / "missing.jsonl")]) == 2
     err = capsys.readouterr().err

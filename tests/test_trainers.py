@@ -24,7 +24,7 @@ from unifer.trainers.grpo import UniFERGRPOTrainer  # noqa: E402
 from unifer.trainers.rewards import accuracy_reward, completion_text, format_reward  # noqa: E402
 from unifer.trainers.sft import UniFERSFTTrainer, response_mask  # noqa: E402
 from unifer.trainers.train import cli_main as train_main  # noqa: E402
-from unifer.trainers.train import make_parser
+from unifer.trainers.train import make_parser, recipe_names
 
 RECIPES = Path(__file__).resolve().parents[1] / "trainers" / "recipes"
 QUESTION = fer_question(CANONICAL_EMOTIONS)
@@ -496,7 +496,14 @@ def parse(recipe):
     return make_parser(stage).parse_args_and_config(["--config", str(RECIPES / f"{recipe}.yaml"), "--use_cpu", "true"])
 
 
-@pytest.mark.parametrize("recipe", sorted(path.name for path in RECIPES.glob("*.yaml")))
+def test_every_shipped_recipe_is_a_training_stage_or_the_quickstart_stage_0():
+    """``unifer train`` lists and runs the sft/grpo recipes; ``vision_quickstart`` is read by the quickstart alone
+    (tests/test_quickstart.py parses it)."""
+    assert {path.stem for path in RECIPES.glob("*.yaml")} == {*recipe_names(), "vision_quickstart"}
+    assert "vision_quickstart" not in recipe_names()
+
+
+@pytest.mark.parametrize("recipe", [f"{name}.yaml" for name in recipe_names()])
 def test_every_recipe_parses(recipe):
     data_args, args, model_args = parse(recipe.removesuffix(".yaml"))
     assert data_args.dataset_name and model_args.model_name_or_path

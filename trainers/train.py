@@ -37,9 +37,10 @@ def _check_stage(stage: str) -> None:
 
 
 def recipe_names(stage: str | None = None) -> list[str]:
-    """The shipped recipes' names (file names without ``.yaml``), those of one stage when ``stage`` is given."""
+    """The shipped recipes' names (file names without ``.yaml``) of the stages ``unifer train`` runs, those of one
+    stage when ``stage`` is given (the quickstart's stage 0 recipe, ``vision_quickstart``, is not one)."""
     names = sorted(path.stem for path in RECIPES_DIR.glob("*.yaml"))
-    return [name for name in names if stage is None or name.startswith(f"{stage}_")]
+    return [name for name in names if name.startswith(tuple(f"{s}_" for s in ([stage] if stage else STAGES)))]
 
 
 def recipe_path(name: str) -> Path:

@@ -2,8 +2,8 @@
 
 The quickstart's own functions do the work (stage 0, ``unifer train`` through ``train_stage``, ``unifer eval``
 through ``evaluate_stage``), so a stage run here is the stage the quickstart runs; ``--set`` changes the plan, a
-JSON object whose ``vision``, ``sft`` and ``grpo`` entries are merged key by key into the plan's. Used for the sixth
-round of docs/quickstart.md:
+JSON object whose ``vision``, ``sft`` and ``grpo`` entries are merged key by key into the plan's overrides of the
+stages' recipes (trainers/recipes/*_quickstart.yaml). Used for the sixth round of docs/quickstart.md:
 
     python benchmarks/diagnostics/quickstart_stage.py data  runs/data
     python benchmarks/diagnostics/quickstart_stage.py vision runs/v --data runs/data --set '{"vision": {"max_steps": 250}}'
@@ -78,7 +78,7 @@ def main() -> None:
         print("confusion", result["overall"]["confusion_matrix"])
         if args.stage == "grpo":
             shutil.copytree(args.before, args.out / "eval-sft", dirs_exist_ok=True)
-            print("lift", quickstart.paired_lift(args.out / "eval-sft", args.out / "eval-grpo"))
+            print("lift", quickstart.grpo_lift(args.out))
             print("curve", quickstart.grpo_curve(args.out))
 
 
