@@ -52,7 +52,7 @@ def check_options(config, at_least: dict[str, int] | None = None) -> None:
 class EvalConfig:
     """``unifer eval``: evaluate a model on a FERBench-format benchmark, resumably (:mod:`unifer.evaluation`)."""
 
-    model: str = field(metadata={"help": "model folder or Hub id"})
+    model: str = field(metadata={"help": "model folder or Hub id (--backend openai: the served model's name)"})
     benchmark: str = field(metadata={"help": "benchmark folder (unifer data build …) or Hub id"})
     output_dir: str = field(
         metadata={"help": "where predictions, run.json, metrics and report go; a rerun resumes there"}
@@ -64,7 +64,10 @@ class EvalConfig:
     limit: int | None = field(
         default=None, metadata={"help": "N items per subset, a seeded sample spread over the classes"}
     )
-    backend: Literal["transformers", "vllm"] = field(default="transformers", metadata={"help": "inference engine"})
+    backend: Literal["transformers", "vllm", "openai"] = field(
+        default="transformers",
+        metadata={"help": "inference engine; openai: any OpenAI-compatible server (docs/serving.md)"},
+    )
     batch_size: int = field(default=8, metadata={"help": "requests per generate call"})
     max_new_tokens: int = field(default=REASONING_MAX_NEW_TOKENS, metadata={"help": "generation budget per face"})
     dtype: Literal["auto", "bfloat16", "float32"] = field(
@@ -94,6 +97,32 @@ class EvalConfig:
     max_model_len: int | None = field(
         default=None, metadata={"help": "--backend vllm: longest prompt + response, in tokens"}
     )
+    base_url: str | None = field(
+        default=None,
+        metadata={"help": "--backend openai: the server's …/v1 URL (default: $OPENAI_BASE_URL, else OpenAI)"},
+    )
+    api_key_env: str | None = field(
+        default=None,
+        metadata={"help": "--backend openai: environment variable holding the API key (default: OPENAI_API_KEY)"},
+    )
+    concurrency: int | None = field(
+        default=None, metadata={"help": "--backend openai: requests in flight (default: 8)"}
+    )
+    request_timeout: float | None = field(
+        default=None, metadata={"help": "--backend openai: seconds per attempt before a retry (default: 120)"}
+    )
+    max_retries: int | None = field(
+        default=None,
+        metadata={
+            "help": "--backend openai: retries per request on 429, 5xx, timeouts (the openai SDK's; default: 5)"
+        },
+    )
+    num_threads: int | None = field(
+        default=None,
+        metadata={
+            "help": "--backend transformers on a CPU: torch threads (default: $OMP_NUM_THREADS, else half the CPUs)"
+        },
+    )
 
     def __post_init__(self):
         if self.image_size == 0:
@@ -108,11 +137,26 @@ class EvalConfig:
                 "bootstrap": 0,
                 "tensor_parallel_size": 1,
                 "max_model_len": 1,
+                "concurrency": 1,
+                "max_retries": 0,
+                "num_threads": 1,
             },
         )
-        given = [name for name, value in self.vllm_options().items() if value is not None]
-        if given and self.backend != "vllm":
-            raise ValueError(f"{'/'.join(map(option_name, given))} need --backend vllm.")
+        for backend, options in (
+            ("vllm", self.vllm_options()),
+            ("openai", self.openai_options()),
+            ("transformers", {"num_threads": self.num_threads}),
+        ):
+            given = [name for name, value in options.items() if value is not None]
+            if given and self.backend != backend:
+                raise ValueError(f"{'/'.join(map(option_name, given))} need --backend {backend}.")
+        if self.request_timeout is not None and not self.request_timeout > 0:
+            raise ValueError(f"--request-timeout must be positive (got {self.request_timeout}).")
+        if self.backend == "openai" and (self.probabilities or self.dtype != "auto"):
+            raise ValueError(
+                "--probabilities and --dtype need a local engine (--backend transformers or vllm): a server returns "
+                "text, in the dtype it was started with."
+            )
         if self.gpu_memory_utilization is not None and not 0 < self.gpu_memory_utilization <= 1:
             raise ValueError(f"--gpu-memory-utilization must be in (0, 1] (got {self.gpu_memory_utilization}).")
 
@@ -122,6 +166,16 @@ class EvalConfig:
             "tensor_parallel_size": self.tensor_parallel_size,
             "gpu_memory_utilization": self.gpu_memory_utilization,
             "max_model_len": self.max_model_len,
+        }
+
+    def openai_options(self) -> dict[str, str | int | float | None]:
+        """The openai engine's own options (None: its default)."""
+        return {
+            "base_url": self.base_url,
+            "api_key_env": self.api_key_env,
+            "concurrency": self.concurrency,
+            "request_timeout": self.request_timeout,
+            "max_retries": self.max_retries,
         }
 
 

@@ -46,6 +46,11 @@ FREE_ON_RESUME = (
     "tensor_parallel_size",
     "gpu_memory_utilization",
     "max_model_len",
+    "api_key_env",
+    "concurrency",
+    "request_timeout",
+    "max_retries",
+    "num_threads",
 )
 
 
@@ -252,6 +257,8 @@ def prediction_record(row: dict[str, Any], gold: str, prediction: FERPrediction,
         "reasoning": config.reasoning,
         "probabilities": prediction.probabilities if config.probabilities else None,
         "num_tokens": prediction.num_tokens,
+        "prompt_tokens": prediction.prompt_tokens,
+        "error": prediction.error,
         "seconds": round(prediction.seconds or 0.0, 4),
     }
 
@@ -292,7 +299,7 @@ def evaluate_model(config: EvalConfig, *, engine: Any = None) -> dict[str, Any] 
     from unifer.sources import check_source
 
     started = time.perf_counter()
-    if engine is None:
+    if engine is None and config.backend != "openai":  # a served model's name is the server's to check
         check_source(config.model, "model", "--model")
     check_source(config.benchmark, "dataset", "--benchmark")
     output_dir = Path(config.output_dir)
@@ -307,7 +314,8 @@ def evaluate_model(config: EvalConfig, *, engine: Any = None) -> dict[str, Any] 
     target = output_dir / (PREDICTIONS if world == 1 else f"predictions.rank{rank}.jsonl")
     done: set[str] = set()
     for path in output_dir.glob("predictions*.jsonl"):  # earlier runs may have used another number of ranks
-        done |= {record["id"] for record in read_records(path, repair=path == target)}
+        # An item that failed (a server's refusal, retries spent) is asked again; its new record supersedes the old.
+        done |= {record["id"] for record in read_records(path, repair=path == target) if not record.get("error")}
     if state is not None:
         state.wait_for_everyone()  # nobody appends before every rank has read
     ids = dataset["id"]
@@ -320,6 +328,8 @@ def evaluate_model(config: EvalConfig, *, engine: Any = None) -> dict[str, Any] 
     if rank != 0:
         return None
     records, in_folder = merge_predictions(output_dir, ids)
+    settings["usage"] = token_usage(records)
+    (output_dir / RUN_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
     result = score(**prediction_columns(records), extraction=config.extraction, bootstrap=config.bootstrap)
     write_report(
         result,
@@ -333,7 +343,18 @@ def evaluate_model(config: EvalConfig, *, engine: Any = None) -> dict[str, Any] 
 
 
 def engine_options(config: EvalConfig) -> dict[str, Any]:
-    """The engine's keyword arguments: ``dtype`` (omitted for ``auto``, the engine's own choice) and the vLLM
-    options given."""
-    given = {name: value for name, value in config.vllm_options().items() if value is not None}
+    """The engine's keyword arguments: ``dtype`` (omitted for ``auto``, the engine's own choice) and the vLLM,
+    openai or transformers options given."""
+    own = {**config.vllm_options(), **config.openai_options(), "num_threads": config.num_threads}
+    given = {name: value for name, value in own.items() if value is not None}
     return {**({"dtype": config.dtype} if config.dtype != "auto" else {}), **given}
+
+
+def token_usage(records: Sequence[dict[str, Any]]) -> dict[str, int | None]:
+    """Tokens of the scored items: generated (``num_tokens``) and, where the engine reports them (a server's
+    usage), the prompts' (None when no record has them). What a provider bills for the run's items."""
+    prompts = [record["prompt_tokens"] for record in records if record.get("prompt_tokens") is not None]
+    return {
+        "prompt_tokens": sum(prompts) if prompts else None,
+        "completion_tokens": sum(record.get("num_tokens") or 0 for record in records),
+    }

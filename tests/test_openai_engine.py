@@ -12,6 +12,10 @@ import base64
 import hashlib
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -20,8 +24,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from PIL import Image
 
+from unifer.commands import main
+from unifer.configs import EvalConfig
+from unifer.data.synfer_dataset import build_synfer
 from unifer.images import prepare_image
 from unifer.inference import FERRequest, predict
+from unifer.jsonl import read_records
 from unifer.openai_engine import OpenAIEngine
 from unifer.prompts import candidates_in_question, fer_question
 
@@ -273,3 +281,106 @@ def test_predict_with_the_openai_backend(serve):
         assert prediction.probabilities == {} and prediction.error is None
     with pytest.raises(ValueError, match="Candidate probabilities need a local engine"):
         predict(SERVED_NAME, images, CANDIDATES, probabilities=True, **options)
+
+
+@pytest.fixture(scope="module")
+def benchmark(tmp_path_factory):
+    """20 SynFER faces (4 per emotion) as a FERBench-format benchmark (synthetic faces, not a real benchmark)."""
+    out = tmp_path_factory.mktemp("synfer_bench")
+    emotions = ["happiness", "sadness", "anger", "neutral", "surprise"]
+    build_synfer(out, n_per_class=1, test_per_class=4, size=48, emotions=emotions, num_proc=1)
+    return out
+
+
+def eval_args(benchmark, url, out):
+    return [
+        "eval",
+        "--backend",
+        "openai",
+        "--model",
+        SERVED_NAME,
+        "--base-url",
+        url,
+        "--benchmark",
+        str(benchmark),
+        "--output-dir",
+        str(out),
+        "--bootstrap",
+        "0",
+        "--concurrency",
+        "2",
+        "--request-timeout",
+        "1",
+        "--max-retries",
+        "3",
+    ]
+
+
+def predictions(out):
+    """The run's prediction records without their timing (the only field allowed to differ between runs)."""
+    return [{k: v for k, v in record.items() if k != "seconds"} for record in read_records(out / "predictions.jsonl")]
+
+
+#: The faulty server's first answer to the n-th item it meets (later attempts are answered): every fault in turn.
+FAULT_CYCLE = ("429", "500", "502html", "slow", "truncated", None)
+
+
+@pytest.mark.slow
+def test_eval_survives_faults_and_a_kill_and_matches_a_fault_free_run(benchmark, serve, tmp_path):
+    reference = tmp_path / "reference"
+    assert main(eval_args(benchmark, serve().url, reference)) == 0
+    expected = predictions(reference)
+    assert len(expected) == 20 and all(record["error"] is None for record in expected)
+    # Usage summed in run.json, recomputed from the server's rule (question words + 100, reply words).
+    questions = [fer_question(record["candidate_labels"]) for record in expected]
+    usage = [reply_usage(question, record["response"]) for question, record in zip(questions, expected)]
+    assert json.loads((reference / "run.json").read_text())["usage"] == {
+        "prompt_tokens": sum(prompt for prompt, _ in usage),
+        "completion_tokens": sum(completion for _, completion in usage),
+    }
+    assert '"prompt_tokens"' in (reference / "report.md").read_text()
+
+    server = serve(lambda key, attempt, order: None if attempt else FAULT_CYCLE[order % 6], delay=0.3, slow=3)
+    out = tmp_path / "faulty"
+    command = [sys.executable, "-m", "unifer.commands", *eval_args(benchmark, server.url, out)]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and child.poll() is None:
+            if (out / "predictions.jsonl").exists() and len(read_records(out / "predictions.jsonl")) >= 3:
+                break
+            time.sleep(0.05)
+        assert child.poll() is None, "the run ended before it could be killed"
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait()
+    assert 3 <= len(read_records(out / "predictions.jsonl")) < 20
+    with (out / "predictions.jsonl").open("a") as handle:  # as if the kill had landed mid-line
+        handle.write('{"id": "synfer-00')
+
+    assert main(eval_args(benchmark, server.url, out)) == 0  # resumes; a cut JSON body is a failed item
+    failed = [record for record in predictions(out) if record["error"]]
+    assert failed and all(record["error"].startswith("malformed reply") for record in failed)
+    assert all(record["response"] == "" for record in failed)
+    assert json.loads((out / "metrics.json").read_text())["errors"] == len(failed)
+
+    asked_before = len(server.log)
+    assert main(eval_args(benchmark, server.url, out)) == 0  # asks again for the failed items only
+    assert len(server.log) - asked_before == len(failed)
+    assert predictions(out) == expected  # every item once, the fault-free run's responses
+    assert (
+        json.loads((out / "run.json").read_text())["usage"]
+        == json.loads((reference / "run.json").read_text())["usage"]
+    )
+    assert {entry["kind"] for entry in server.log} == set(FAULT_CYCLE)  # every fault was met
+
+
+def test_openai_options_are_checked_before_anything_runs():
+    options = dict(model=SERVED_NAME, benchmark="b", output_dir="o")
+    with pytest.raises(ValueError, match="--concurrency need --backend openai"):
+        EvalConfig(**options, concurrency=4)
+    with pytest.raises(ValueError, match="--probabilities and --dtype need a local engine"):
+        EvalConfig(**options, backend="openai", probabilities=True)
+    with pytest.raises(ValueError, match="--request-timeout must be positive"):
+        EvalConfig(**options, backend="openai", request_timeout=0)
+    assert EvalConfig(**options, backend="openai", concurrency=4, max_retries=0).max_retries == 0
