@@ -387,7 +387,7 @@ def run_quickstart(out: Path, plan: Plan, seed: int = 0) -> dict[str, Any]:
 def _run_stages(out: Path, plan: Plan, seed: int) -> dict[str, Any]:
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    data = _draw_faces(out / "synfer", plan, seed)
+    data = draw_faces(out / "synfer", plan, seed)
     logger.info(
         "[%5.0fs] SynFER drawn: %d/%d faces per emotion (train/test)",
         time.perf_counter() - started,
@@ -429,7 +429,7 @@ def _run_stages(out: Path, plan: Plan, seed: int) -> dict[str, Any]:
     return summary
 
 
-def _draw_faces(data: Path, plan: Plan, seed: int) -> Path:
+def draw_faces(data: Path, plan: Plan, seed: int) -> Path:
     """SynFER in the benchmark, CoT and RLVR shapes: train faces from stream ``seed``, test faces from the next."""
     from unifer.data.synfer_dataset import build_synfer
 

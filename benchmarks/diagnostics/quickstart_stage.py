@@ -49,17 +49,7 @@ def main() -> None:
     torch.set_num_threads(plan.torch_threads)  # as the quickstart runs, and its numbers depend on it
     started = time.perf_counter()
     if args.stage == "data":
-        from unifer.data.synfer_dataset import build_synfer
-
-        build_synfer(
-            args.out,
-            n_per_class=plan.train_per_class,
-            test_per_class=plan.test_per_class,
-            seed=args.seed,
-            size=plan.image_size,
-            emotions=plan.emotions,
-            style=plan.style,
-        )
+        quickstart.draw_faces(args.out, plan, args.seed)
         print(f"RESULT data {time.perf_counter() - started:.1f} s")
     elif args.stage == "vision":
         model = quickstart.build_model(args.out / "model-init", plan, args.seed)
