@@ -97,6 +97,10 @@ class EvalConfig:
     max_model_len: int | None = field(
         default=None, metadata={"help": "--backend vllm: longest prompt + response, in tokens"}
     )
+    enforce_eager: bool = field(
+        default=False,
+        metadata={"help": "--backend vllm: no graph compilation or capture (a faster start, slower steps)"},
+    )
     base_url: str | None = field(
         default=None,
         metadata={"help": "--backend openai: the server's …/v1 URL (default: $OPENAI_BASE_URL, else OpenAI)"},
@@ -166,6 +170,7 @@ class EvalConfig:
             "tensor_parallel_size": self.tensor_parallel_size,
             "gpu_memory_utilization": self.gpu_memory_utilization,
             "max_model_len": self.max_model_len,
+            "enforce_eager": self.enforce_eager or None,
         }
 
     def openai_options(self) -> dict[str, str | int | float | None]:

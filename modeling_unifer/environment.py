@@ -50,21 +50,6 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
-def resolve_dtype(name: str) -> str:
-    """The weights dtype an engine loads for ``name``: ``auto`` is bfloat16 on a CUDA GPU and float32 elsewhere
-    (a CPU, as the official evaluation ran, or Apple MPS), for every backend alike; any other name is itself.
-
-    Example:
-        >>> resolve_dtype("float32")
-        'float32'
-    """
-    if name != "auto":
-        return name
-    import torch
-
-    return "bfloat16" if torch.cuda.is_available() else "float32"
-
-
 def device_summary() -> dict[str, object]:
     """The accelerator torch sees: CUDA devices by name, Apple MPS, or the CPU."""
     import torch

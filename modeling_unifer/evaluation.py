@@ -46,6 +46,7 @@ FREE_ON_RESUME = (
     "tensor_parallel_size",
     "gpu_memory_utilization",
     "max_model_len",
+    "enforce_eager",
     "api_key_env",
     "concurrency",
     "request_timeout",
@@ -159,13 +160,16 @@ def benchmark_fingerprint(benchmark: str, dataset) -> str:
 
 def run_settings(config: EvalConfig, dataset) -> dict[str, Any]:
     """``run.json``: the config and what it resolves to (fingerprints, the benchmark's config, the prompt's hash).
-    A resumed run must match it except in :data:`FREE_ON_RESUME`."""
+    A resumed run must match it except in :data:`FREE_ON_RESUME`. ``resolved_dtype``: what ``dtype`` loads here."""
+    from unifer.inference import resolve_dtype
+
     prompt = (QUESTION_TEMPLATE if config.reasoning else DIRECT_QUESTION_TEMPLATE) + DEFAULT_SYSTEM_PROMPT
     return {
         **asdict(config),
         "model_fingerprint": model_fingerprint(config.model),
         "benchmark_config": dataset.config_name,
         "benchmark_fingerprint": benchmark_fingerprint(config.benchmark, dataset),
+        "resolved_dtype": None if config.backend == "openai" else resolve_dtype(config.dtype),  # a server's own
         "do_sample": False,
         "prompt_sha256": hashlib.sha256(prompt.encode()).hexdigest(),
     }

@@ -253,6 +253,20 @@ def set_cpu_threads(num_threads: int | None = None) -> int:
     return num_threads
 
 
+def resolve_dtype(dtype: str | None = "auto") -> str:
+    """The weights dtype an engine loads for ``dtype`` (a name; None is ``auto``): ``auto`` is bfloat16 on a CUDA
+    GPU and float32 elsewhere (a CPU, as the official evaluation ran), for every local backend alike; any other name
+    is itself.
+
+    Example:
+        >>> resolve_dtype("float32")
+        'float32'
+    """
+    if dtype not in (None, "auto"):
+        return dtype
+    return "bfloat16" if torch.cuda.is_available() else "float32"
+
+
 class TransformersEngine:
     """Batched generation with transformers: left padding, batches of similar prompt length, greedy by default.
 
@@ -281,10 +295,10 @@ class TransformersEngine:
         loads = isinstance(model, (str, bytes)) or hasattr(model, "__fspath__")
         if loads:
             cuda = torch.cuda.is_available()
-            dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+            dtype = getattr(torch, resolve_dtype(dtype)) if dtype is None or isinstance(dtype, str) else dtype
             model = AutoModelForImageTextToText.from_pretrained(
                 model,
-                dtype=dtype or (torch.bfloat16 if cuda else torch.float32),
+                dtype=dtype,
                 device_map=device_map or ("auto" if cuda else None),
                 attn_implementation=attn_implementation,
                 trust_remote_code=trust_remote_code,

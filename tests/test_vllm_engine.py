@@ -142,17 +142,18 @@ def test_unifer_eval_options_and_chunks_reach_vllm(fake_vllm, tiny_model_path, t
         "eval", "--model", str(tiny_model_path), "--benchmark", str(tmp_path / "bench"), "--config", "benchmark",
         "--output-dir", str(tmp_path / "run"), "--backend", "vllm", "--batch-size", "2", "--max-new-tokens", "6",
         "--bootstrap", "10", "--dtype", "float32", "--tensor-parallel-size", "2", "--gpu-memory-utilization", "0.6",
-        "--max-model-len", "3072",
+        "--max-model-len", "3072", "--enforce-eager",
     ])
     # fmt: on
     assert status == 0
     [llm] = fake_vllm.instances
-    options = ("dtype", "tensor_parallel_size", "gpu_memory_utilization", "max_model_len")
+    options = ("dtype", "tensor_parallel_size", "gpu_memory_utilization", "max_model_len", "enforce_eager")
     assert {key: llm.kwargs[key] for key in options} == {
         "dtype": "float32",
         "tensor_parallel_size": 2,
         "gpu_memory_utilization": 0.6,
         "max_model_len": 3072,
+        "enforce_eager": True,
     }
     [(inputs, params)] = llm.calls
     assert len(inputs) == 40 <= VLLMEngine.preferred_chunk_size and params.kwargs["max_tokens"] == 6
