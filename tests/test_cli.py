@@ -131,7 +131,10 @@ def test_verbosity_is_accepted_before_or_after_the_subcommand(capsys):
     ):
         assert main(argv) == 0
         assert unifer_logger.level == level, argv
-    capsys.readouterr()
+    # `unifer train` hands what follows the stage to TrlParser; -q there is still unifer's.
+    assert main(["train", "sft", "--quiet"]) == 2  # no recipe given: refused, after -q took effect
+    assert unifer_logger.level == logging.WARNING
+    assert "needs a recipe" in capsys.readouterr().err
 
 
 def test_help_shows_each_option_once_with_its_default(capsys):

@@ -2,7 +2,8 @@
 
 Each subcommand module has a ``make_parser(subparsers=None)`` (as TRL's scripts do): its options are a config
 dataclass of the library (``unifer.configs``) parsed by :class:`~unifer.commands.parsing.UniferArgumentParser`;
-its ``run(config)`` imports the heavy parts of the library only when run, so ``unifer --help`` stays quick.
+its ``run(config)`` imports the heavy parts of the library (torch, datasets) only when run, so ``unifer --help``
+loads transformers' argument parser and no model code.
 ``python -m unifer.commands …`` (e.g. under ``accelerate launch``) is the same as ``unifer …``."""
 
 from __future__ import annotations
