@@ -4,6 +4,7 @@ This file doubles as Hub remote code: ``save_pretrained`` copies it (and the mod
 next to the weights, so a saved folder loads with ``trust_remote_code=True`` where ``unifer`` is not installed.
 """
 
+import json
 import logging
 
 from transformers import Qwen2_5_VLConfig
@@ -12,8 +13,14 @@ from .labels import CANONICAL_EMOTIONS
 
 logger = logging.getLogger(__name__)
 
-#: The model type of plain Qwen2.5-VL checkpoints (UniFER-7B as published, everything ``unifer train`` saves).
+#: The model type of plain Qwen2.5-VL checkpoints (UniFER-7B as published, everything ``unifer train`` saves) and
+#: of every UniFER folder on disk (:meth:`UniFERConfig.to_json_string`).
 QWEN2_5_VL = "qwen2_5_vl"
+#: The UniFER classes' names as written in a saved ``config.json``: their Qwen2.5-VL counterparts.
+SAVED_ARCHITECTURES = {
+    "UniFERForConditionalGeneration": "Qwen2_5_VLForConditionalGeneration",
+    "UniFERModel": "Qwen2_5_VLModel",
+}
 
 
 class UniFERConfig(Qwen2_5_VLConfig):
@@ -47,3 +54,14 @@ class UniFERConfig(Qwen2_5_VLConfig):
             logger.info("Reading the Qwen2.5-VL checkpoint %s as a UniFER model.", pretrained_model_name_or_path)
             config_dict = {**config_dict, "model_type": cls.model_type}
         return config_dict, kwargs
+
+    def to_json_string(self, use_diff: bool = True) -> str:
+        # On disk a UniFER folder is a Qwen2.5-VL checkpoint with FER defaults and an `auto_map`: what never imports
+        # unifer (lmms-eval, vLLM, AutoProcessor and AutoTokenizer, which read config.json) reads it as Qwen2.5-VL,
+        # instead of asking whether to run remote code for a model type it does not know. The UniFER classes stay one
+        # step away: UniFERForConditionalGeneration.from_pretrained, or trust_remote_code=True.
+        saved = json.loads(super().to_json_string(use_diff))
+        saved["model_type"] = QWEN2_5_VL
+        if saved.get("architectures"):
+            saved["architectures"] = [SAVED_ARCHITECTURES.get(name, name) for name in saved["architectures"]]
+        return json.dumps(saved, indent=2, sort_keys=True) + "\n"

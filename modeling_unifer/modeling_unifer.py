@@ -4,13 +4,15 @@ Importing this module registers ``unifer`` with ``AutoConfig``, ``AutoModel``, `
 and ``AutoProcessor``. The file doubles as Hub remote code (``save_pretrained`` copies it with an ``auto_map``),
 so a saved UniFER folder loads with ``trust_remote_code=True`` even where ``unifer`` is not installed.
 
-UniFER-7B as published is a plain Qwen2.5-VL checkpoint, and so is everything ``unifer train`` saves. The one way
-to get a model that predicts from any of them (Hub id or folder) is
+UniFER-7B as published is a plain Qwen2.5-VL checkpoint, and so is everything ``unifer train`` saves; a folder
+saved from these classes is one too on disk (``model_type: qwen2_5_vl``, see ``UniFERConfig.to_json_string``), with
+the FER defaults and an ``auto_map`` added, so lmms-eval, vLLM and a processor or tokenizer loaded alone read it
+without asking to run remote code. The one way to get a model that predicts from any of them (Hub id or folder) is
 ``UniFERForConditionalGeneration.from_pretrained(path)``: it reads a ``qwen2_5_vl`` config as a UniFER one (see
-``UniFERConfig.get_config_dict``). ``AutoModelForImageTextToText`` resolves by the checkpoint's own model type,
-so it gives a ``UniFERForConditionalGeneration`` only for folders saved from this class (``model_type: unifer``)
-and the plain Qwen2.5-VL class, without ``predict``, otherwise. UniFER checkpoints load into the Qwen2.5-VL classes
-too, because the modules and weight names are the same.
+``UniFERConfig.get_config_dict``). ``AutoModelForImageTextToText`` resolves by the checkpoint's model type and gives
+the plain Qwen2.5-VL class, without ``predict`` (with ``trust_remote_code=True`` a UniFER-saved folder gives its own
+``UniFERForConditionalGeneration``, where ``unifer`` is not installed). UniFER checkpoints load into the Qwen2.5-VL
+classes too, because the modules and weight names are the same.
 """
 
 from transformers import (

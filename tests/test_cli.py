@@ -63,7 +63,8 @@ def test_quickstart_fast_runs_every_stage_and_learns(tmp_path, capsys):
     Whether the full run reaches the accuracy targets is measured by `make quickstart` (docs/quickstart.md).
     """
     import pytest
-    from transformers import AutoModelForImageTextToText
+
+    from unifer.modeling_unifer import UniFERForConditionalGeneration
 
     assert main(["quickstart", "--fast", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
@@ -88,7 +89,7 @@ def test_quickstart_fast_runs_every_stage_and_learns(tmp_path, capsys):
         assert (tmp_path / f"eval-{stage}" / "confusion_overall.png").exists()
     assert (tmp_path / "eval-grpo-steps" / "step-0002" / "metrics.json").exists()
     final = tmp_path / "final-model"
-    model = AutoModelForImageTextToText.from_pretrained(final)
+    model = UniFERForConditionalGeneration.from_pretrained(final)  # on disk a Qwen2.5-VL checkpoint with FER defaults
     assert model.config.model_type == "unifer" and len(model.config.candidate_labels) == 5
     assert model.config.vision_config.patch_size == 4
     assert "**Synthetic data.**" in (final / "README.md").read_text()

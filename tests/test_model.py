@@ -49,16 +49,19 @@ def engine(unifer_path):
 
 def test_qwen_checkpoint_loads_into_unifer_and_back(tiny_model_path, unifer_path):
     qwen = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_path)
-    ours = AutoModelForImageTextToText.from_pretrained(unifer_path)
-    assert isinstance(ours, UniFERForConditionalGeneration) and ours.config.model_type == "unifer"
-    assert same_weights(qwen, ours)
+    ours = UniFERForConditionalGeneration.from_pretrained(unifer_path)
+    assert ours.config.model_type == "unifer" and same_weights(qwen, ours)
     back = Qwen2_5_VLForConditionalGeneration.from_pretrained(unifer_path)
     assert type(back) is Qwen2_5_VLForConditionalGeneration and same_weights(qwen, back)
+    auto = AutoModelForImageTextToText.from_pretrained(unifer_path)  # by the folder's model type: Qwen2.5-VL
+    assert type(auto) is Qwen2_5_VLForConditionalGeneration and same_weights(qwen, auto)
+    assert auto.config.candidate_labels == list(UniFERConfig().candidate_labels)  # the FER defaults travel
 
 
 def test_saved_folder_has_remote_code_and_auto_map(unifer_path):
     config = json.loads((unifer_path / "config.json").read_text())
-    assert config["model_type"] == "unifer"
+    assert config["model_type"] == "qwen2_5_vl"  # a Qwen2.5-VL checkpoint on disk: no prompt where unifer is absent
+    assert config["architectures"] == ["Qwen2_5_VLForConditionalGeneration"]
     assert config["auto_map"]["AutoConfig"] == "configuration_unifer.UniFERConfig"
     assert config["auto_map"]["AutoModelForImageTextToText"] == "modeling_unifer.UniFERForConditionalGeneration"
     assert config["candidate_labels"] == list(UniFERConfig().candidate_labels)
@@ -66,9 +69,33 @@ def test_saved_folder_has_remote_code_and_auto_map(unifer_path):
         assert (unifer_path / name).exists(), name
 
 
-def test_auto_classes_resolve_unifer(unifer_path):
-    assert isinstance(AutoConfig.from_pretrained(unifer_path), UniFERConfig)
-    assert isinstance(AutoModel.from_pretrained(unifer_path), UniFERModel)
+def test_auto_classes_resolve_the_unifer_config(unifer_path):
+    """A config of the ``unifer`` type (one made in memory) still resolves to the UniFER classes."""
+    config = UniFERConfig.from_pretrained(unifer_path)
+    assert isinstance(AutoModel.from_config(config), UniFERModel)
+    assert type(AutoConfig.for_model("unifer")) is UniFERConfig
+
+
+def test_a_saved_folder_loads_without_unifer_and_without_a_prompt(unifer_path):
+    """What lmms-eval and vLLM do: load the processor, tokenizer and config with no unifer imported and nobody to
+    answer a "run the custom code? [y/N]" prompt (stdin closed); nothing may ask, warn or fail."""
+    script = textwrap.dedent(f"""
+        import sys
+        assert "unifer" not in sys.modules
+        from transformers import AutoConfig, AutoProcessor, AutoTokenizer
+        processor = AutoProcessor.from_pretrained({str(unifer_path)!r})
+        AutoTokenizer.from_pretrained({str(unifer_path)!r})
+        config = AutoConfig.from_pretrained({str(unifer_path)!r})
+        assert type(processor).__name__ == "Qwen2_5_VLProcessor", type(processor)
+        assert type(config).__name__ == "Qwen2_5_VLConfig", type(config)
+        print("PLAIN-OK")
+    """)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL
+    )
+    assert "PLAIN-OK" in result.stdout, result.stderr[-3000:]
+    for noise in ("custom code", "trust_remote_code", "to instantiate a model of type"):
+        assert noise not in result.stdout + result.stderr
 
 
 def test_old_layout_qwen_checkpoint_loads(tiny_model_path, tmp_path):
@@ -133,7 +160,7 @@ def faces_of_many_kinds():
 
 
 def test_predict_on_many_sizes_and_modes(unifer_path):
-    model = AutoModelForImageTextToText.from_pretrained(unifer_path)
+    model = UniFERForConditionalGeneration.from_pretrained(unifer_path)
     predictions = model.predict(faces_of_many_kinds(), RAF, max_new_tokens=6)
     assert len(predictions) == 8
     for prediction in predictions:
