@@ -211,3 +211,12 @@ def test_run_json_is_the_eval_config_and_what_it_resolves_to(tiny_model_path, tm
     assert json.loads((out / "run.json").read_text())["batch_size"] == 1
     assert main([*common, "--max-new-tokens", "3", "--limit", "1"]) == 2
     assert "max_new_tokens: 2 -> 3" in capsys.readouterr().err
+
+
+def test_a_flag_before_a_positional_stays_a_flag():
+    from unifer.commands import build_parser
+    from unifer.commands.parsing import parsed_configs
+    from unifer.configs import ExportMetricConfig
+
+    args = build_parser().parse_args(["export", "metric", "--overwrite", "fer_accuracy"])
+    assert parsed_configs(args) == (ExportMetricConfig(dir="fer_accuracy", overwrite=True),)

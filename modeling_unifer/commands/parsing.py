@@ -1,11 +1,11 @@
 """The parser of every ``unifer`` command: transformers' ``HfArgumentParser``, which declares one option per field of
-a config dataclass (``--batch_size`` and ``--batch-size``; help from ``metadata["help"]``), plus three small things
+a config dataclass (``--batch_size`` and ``--batch-size``; help from ``metadata["help"]``), plus four small things
 it lacks:
 
 * a field with ``metadata={"positional": True}`` is a positional argument (``unifer score PREDICTIONS...``);
 * ``-v/--verbose`` and ``-q/--quiet`` on every parser, so they work before or after the subcommand;
-* short help: each option once (its ``--dashed-spelling``), flags without a metavar, defaults shown where there is
-  one to show.
+* bool fields as plain flags (``--overwrite``; ``--no-reasoning`` for a True default), as argparse's ``store_true``;
+* short help: each option once (its ``--dashed-spelling``), defaults shown where there is one to show.
 
 A parser built from dataclasses records itself in what it parses (``config_parser``): ``unifer``'s ``main`` builds
 the dataclasses from the parsed values there, so their ``__post_init__`` checks are reported as one-line errors.
@@ -36,13 +36,11 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         spellings = [
             s for s in action.option_strings if "_" not in s or s.replace("_", "-") not in action.option_strings
         ]
-        if action.nargs == 0 or (action.nargs == "?" and action.const is True):  # a flag; `--x false` also works
+        if action.nargs == 0:  # a flag
             return ", ".join(spellings)
         return f"{', '.join(spellings)} {self._format_args(action, self._get_default_metavar_for_optional(action))}"
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        if action.nargs == 0 and action.const is False:  # `--no-x`: its help is `--x`'s
-            return ""
         if any(action.default is nothing for nothing in (None, False, argparse.SUPPRESS)) or action.default == []:
             return action.help or ""
         return super()._get_help_string(action)
@@ -79,12 +77,19 @@ class UniferArgumentParser(HfArgumentParser):
 
 class _FieldDeclaration:
     """Stands in for the parser while HfArgumentParser declares a field: the ``--dashed-spelling`` first (what
-    usage and help show; ``--underscored`` works too), and a positional field under its bare name."""
+    usage and help show; ``--underscored`` works too), a bool as a flag, a positional field under its bare name."""
 
     def __init__(self, parser: argparse.ArgumentParser):
         self.parser = parser
 
     def add_argument(self, *option_strings: str, positional: bool = False, **kwargs) -> argparse.Action:
+        if kwargs.get("nargs") == "?" and kwargs.get("const") is True:
+            # A bool field: a plain flag (`--no-x` turns a True default off), so that it cannot take the positional
+            # after it for its value (`unifer export metric --overwrite DIR`).
+            kwargs = {key: value for key, value in kwargs.items() if key not in ("nargs", "const", "type")}
+            kwargs["action"] = "store_true"
+        if kwargs.get("action") == "store_false":  # `--no-x`: its help is `--x`'s
+            kwargs.pop("help", None)
         if positional:
             kwargs.pop("required", None)  # argparse takes none for a positional: nargs says whether it may be absent
             return self.parser.add_argument(option_strings[0].removeprefix("--"), **kwargs)
