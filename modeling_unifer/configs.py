@@ -14,8 +14,10 @@ from dataclasses import dataclass, field, fields
 from typing import Literal
 
 from unifer import PUBLISHED_MODEL
+from unifer.faces import DEFAULT_MARGIN, DEFAULT_MAX_FACES
 from unifer.images import DEFAULT_IMAGE_SIZE
 from unifer.prompts import REASONING_MAX_NEW_TOKENS
+from unifer.video import DEFAULT_MAX_FRAMES, DEFAULT_MAX_SECONDS
 
 
 def option_name(name: str) -> str:
@@ -337,3 +339,59 @@ class ExportSpaceConfig:
         }
     )
     overwrite: bool = field(default=False, metadata={"help": "replace files in DIR that differ"})
+
+
+@dataclass(kw_only=True)
+class PredictConfig:
+    """``unifer predict INPUT... --out FILE``: photos, folders (recursive) and videos to one row per face, resumably
+    (:func:`unifer.predict_files.predict_files`)."""
+
+    inputs: list[str] = field(
+        metadata={"positional": True, "metavar": "INPUT", "help": "photos, videos and folders (searched recursively)"}
+    )
+    out: str = field(
+        metadata={
+            "help": "FILE.jsonl (the ledger itself) or FILE.csv (written at the end from the ledger FILE.csv.jsonl); "
+            "a rerun resumes"
+        }
+    )
+    model: str = field(metadata={"help": "model folder or Hub id"})
+    candidate_labels: list[str] | None = field(
+        default=None, metadata={"help": "default: the model config's candidate_labels, else the 8 canonical emotions"}
+    )
+    detect: bool = field(
+        default=True,
+        metadata={"help": "find faces first; --no-detect reads each image or frame whole (inputs already face crops)"},
+    )
+    no_face: Literal["row", "whole_image"] = field(
+        default="row",
+        metadata={"help": "an image or frame with no face: a row saying so, or the whole image read as one face"},
+    )
+    fps: float = field(default=1.0, metadata={"help": "video frames read per second of video"})
+    max_seconds: float = field(default=DEFAULT_MAX_SECONDS, metadata={"help": "refuse longer videos"})
+    max_frames: int = field(default=DEFAULT_MAX_FRAMES, metadata={"help": "refuse videos giving more frames at --fps"})
+    max_faces: int = field(default=DEFAULT_MAX_FACES, metadata={"help": "refuse images or frames with more faces"})
+    margin: float = field(
+        default=DEFAULT_MARGIN,
+        metadata={"help": "face box grown by this share of its size on every side, then squared"},
+    )
+    backend: Literal["transformers", "vllm"] = field(default="transformers", metadata={"help": "inference engine"})
+    dtype: Literal["auto", "bfloat16", "float32"] = field(
+        default="auto", metadata={"help": "weights dtype (transformers): auto is bfloat16 on a GPU, float32 on a CPU"}
+    )
+    max_new_tokens: int = field(default=REASONING_MAX_NEW_TOKENS, metadata={"help": "generation budget per face"})
+    reasoning: bool = field(
+        default=True, metadata={"help": "think before answering; --no-reasoning asks for the answer only (fast)"}
+    )
+    probabilities: bool = field(default=True, metadata={"help": "score every candidate label (the score column)"})
+    image_size: int = field(default=DEFAULT_IMAGE_SIZE, metadata={"help": "face crops resized to this square side"})
+
+    def __post_init__(self):
+        check_options(self, {"max_frames": 1, "max_faces": 1, "max_new_tokens": 1, "image_size": 28})
+        if not self.out.endswith((".jsonl", ".csv")):
+            raise ValueError(f"--out must name a .jsonl or .csv file (got {self.out!r}).")
+        for name in ("fps", "max_seconds"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{option_name(name)} must be positive (got {getattr(self, name)}).")
+        if self.margin < 0:
+            raise ValueError(f"--margin must be at least 0 (got {self.margin}).")

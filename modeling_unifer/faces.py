@@ -20,13 +20,15 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
 
 from unifer.images import DEFAULT_IMAGE_SIZE, ImageInputError, load_image, prepare_image, to_rgb
-from unifer.inference import Engine, FERPrediction, generate_predictions, make_requests
+
+if TYPE_CHECKING:  # torch loads with unifer.inference only when faces are read, so the CLI's configs can import this
+    from unifer.inference import Engine, FERPrediction
 
 logger = logging.getLogger(__name__)
 
@@ -269,6 +271,8 @@ def predict_crops(
 ) -> list[FaceResult]:
     """Read the ``(box, detected)`` faces of an RGB ``image`` in one batched generate (whole-image boxes are not
     cropped). ``generation``: ``reasoning``, ``max_new_tokens``, ``probabilities``, ``system``."""
+    from unifer.inference import generate_predictions, make_requests
+
     if not faces:
         return []
     full = (0, 0, image.width, image.height)

@@ -8,6 +8,8 @@ each expected box is the hand box scaled and moved to where it was pasted: known
 
 from __future__ import annotations
 
+import io
+
 import matplotlib.cbook
 from PIL import Image
 from skimage import data
@@ -71,3 +73,12 @@ def iou(a, b) -> float:
         return 0.0
     inter = width * height
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def jpeg_with_orientation(orientation: int, stored: Image.Image) -> bytes:
+    """A JPEG of the ``stored`` pixels whose EXIF orientation tag says how to turn them for display."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    stored.save(buffer, "JPEG", quality=95, exif=exif.tobytes())
+    return buffer.getvalue()

@@ -4,8 +4,6 @@ and the pipeline with detect_faces, and bad input (tiny random model where a mod
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -21,7 +19,7 @@ from unifer.faces import (
 )
 from unifer.inference import TransformersEngine, predict
 
-from .faces_photos import ASTRONAUT_FACE, astronaut, compose, iou, no_face_photo, three_faces
+from .faces_photos import ASTRONAUT_FACE, astronaut, compose, iou, jpeg_with_orientation, no_face_photo, three_faces
 
 EMOTIONS = ("happiness", "sadness", "neutral")
 
@@ -51,14 +49,6 @@ def test_a_photo_without_a_face_gives_no_box():
     assert detect_faces(no_face_photo()) == []
 
 
-def _jpeg_with_orientation(upright: Image.Image, orientation: int, stored: Image.Image) -> bytes:
-    exif = Image.Exif()
-    exif[0x0112] = orientation
-    buffer = io.BytesIO()
-    stored.save(buffer, "JPEG", quality=95, exif=exif.tobytes())
-    return buffer.getvalue()
-
-
 @pytest.mark.parametrize(
     "orientation, store",
     [
@@ -71,7 +61,7 @@ def _jpeg_with_orientation(upright: Image.Image, orientation: int, stored: Image
 def test_a_sideways_phone_photo_is_read_upright_and_boxed_in_displayed_pixels(tmp_path, orientation, store):
     scene, expected = three_faces()
     path = tmp_path / "phone.jpg"
-    path.write_bytes(_jpeg_with_orientation(scene, orientation, store(scene)))
+    path.write_bytes(jpeg_with_orientation(orientation, store(scene)))
     with Image.open(path) as raw:
         assert raw.size != scene.size or orientation == 3  # stored sideways
     photo = load_photo(path)

@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "unifer.commands.quickstart",
     "unifer.commands.score",
     "unifer.commands.eval",
+    "unifer.commands.predict",
     "unifer.commands.lmms_eval",
     "unifer.commands.card",
     "unifer.commands.train",
@@ -78,6 +79,7 @@ COMMAND_EXTRAS = {
     "data": "train",
     "quickstart": "train",
     "space": "space",
+    "predict": "faces",
 }
 
 

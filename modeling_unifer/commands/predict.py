@@ -1,0 +1,26 @@
+"""``unifer predict INPUT... --out FILE.jsonl|FILE.csv``: photos, folders and videos to one row per face, resumable
+(see :mod:`unifer.predict_files`)."""
+
+from __future__ import annotations
+
+from unifer.commands.parsing import UniferArgumentParser
+from unifer.configs import PredictConfig
+
+
+def run(config: PredictConfig) -> int:
+    from unifer.predict_files import predict_files
+
+    summary = predict_files(config)
+    for line in summary.lines():
+        print(line)
+    return 0
+
+
+def make_parser(subparsers=None) -> UniferArgumentParser:
+    help_text = "label every face of photos, folders and videos (one row per face; resumable)"
+    if subparsers is None:
+        parser = UniferArgumentParser(PredictConfig, prog="unifer predict", description=help_text)
+    else:
+        parser = subparsers.add_parser("predict", dataclass_types=PredictConfig, help=help_text, description=help_text)
+    parser.set_defaults(handler=run)
+    return parser
