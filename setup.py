@@ -54,6 +54,8 @@ EXTRAS = {
         "ruff>=0.17",
         "hypothesis>=6.170",
         "scikit-image>=0.24",
+        # benchmarks/mutation.py's mutants (docs/testing.md).
+        "cosmic-ray>=8.7",
     ],
 }
 

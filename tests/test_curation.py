@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,8 +20,8 @@ import datasets
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
+from transformers import AutoTokenizer, GenerationConfig
 
-from unifer.answers import extract_label, is_well_formed
 from unifer.commands import main
 from unifer.commands.data import make_parser
 from unifer.commands.parsing import parsed_configs
@@ -412,31 +413,49 @@ def test_cli_options_are_the_settings_fields(monkeypatch, capsys):
     assert (config.rlvr, config.teacher, config.out) == ("in", "http://x/v1", "o")
 
 
+def scripted_teacher(model_path, folder, text):
+    """A copy of the tiny model whose generation config makes ``text`` (then the end of the turn) its every answer:
+    ``sequence_bias`` raises each next token of the script, keyed on the assistant turn's opening and the script so
+    far. The local-teacher path (engine, sampling, parsing, judging) runs for real; only the words are fixed.
+    Returns the folder and the script's length in tokens."""
+    shutil.copytree(model_path, folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    opening = tokenizer("<|im_start|>assistant\n", add_special_tokens=False)["input_ids"]
+    config = GenerationConfig.from_pretrained(folder)
+    script = tokenizer(text, add_special_tokens=False)["input_ids"] + [config.eos_token_id[0]]
+    config.sequence_bias = [[opening + script[: k + 1], 1000.0] for k in range(len(script))]
+    config.save_pretrained(folder)
+    return folder, len(script)
+
+
 def test_local_teacher_plumbing(rlvr, tiny_model_path, tmp_path):
-    """The tiny random model as teacher: its text is noise, so the check is the bookkeeping, not the yield."""
+    """A local model as teacher: the tiny model scripted to answer "happy" with well-formed reasoning, sampled as
+    curation samples. The first 3 items of the class-balanced order are anger, happy and neutral, so the happy
+    item's K samples are kept and the other items' rejected as wrong."""
+    text = "<think>The mouth corners rise.</think><answer>happy</answer>"
+    teacher, length = scripted_teacher(tiny_model_path, tmp_path / "teacher", text)
     out = tmp_path / "out"
     report = curate_cot(
         rlvr["path"],
         out,
-        str(tiny_model_path),
+        str(teacher),
         cache_dir=rlvr["cache"],
         progress=False,
         samples_per_item=K,
-        max_new_tokens=8,
+        max_new_tokens=length + 4,
         limit=3,
         image_size=32,
     )
     lines = ledger(out)
     assert sorted(Counter(line["item"] for line in lines).values()) == [K] * 3
-    rows = rlvr["rows"]
-    right = []
+    golds = {line["item"]: normalize(rlvr["rows"][line["item"]]["solution"]) for line in lines}
+    assert sorted(golds.values()) == ["anger", "happiness", "neutral"]
     for line in lines:
-        row = rows[line["item"]]
-        label = extract_label(line["text"], row["candidate_labels"])
-        ok = is_well_formed(line["text"]) and label is not None and normalize(label) == normalize(row["solution"])
-        assert line["accepted"] == ok and (line["reason"] is None) == ok
-        right += [line["text"]] * ok
-    assert kept_texts(out) == sorted(right)
-    assert (out / "README.md").exists() == bool(right)  # nothing kept: no card for load_dataset to fail on
+        happy = golds[line["item"]] == "happiness"
+        assert line["text"] == text
+        assert (line["accepted"], line["reason"]) == ((True, None) if happy else (False, "wrong_label"))
+    assert kept_texts(out) == [text] * K
+    assert (out / "README.md").exists()
+    assert report["samples"]["kept"] == K and report["rejected"]["wrong_label"] == 2 * K
     assert set(report["rejected"]) == set(REASONS) and report["rejected"]["error"] == 0
     assert_adds_up(report)

@@ -55,12 +55,14 @@ def test_unifer_is_not_installed_for_the_bare_python(bare_python):
     assert proc.returncode != 0 and "No module named 'unifer'" in proc.stderr
 
 
+@pytest.mark.slow  # the dry run (the module's fixture) costs over 20 s of CPU
 def test_dry_run_imports_unifer_from_the_checkout(dry_run):
     report, _, _ = dry_run
     assert report["unifer_from"] == str(REPO / "modeling_unifer")
     assert report["dry_run"] and report["environment"]["device"]["device"] == "cpu"
 
 
+@pytest.mark.slow  # the dry run (the module's fixture) costs over 20 s of CPU
 def test_dry_run_measures_every_part(dry_run):
     report, _, _ = dry_run
     parts, sizes = report["parts"], report["sizes"]
@@ -73,8 +75,10 @@ def test_dry_run_measures_every_part(dry_run):
     assert [side["batch_size"] for side in inference["batched_bf16"]] == sizes["batch_sizes"]
     for side in inference["batched_bf16"]:
         assert side["items"] == sizes["items"] and side["items_per_s"] > 0
-        ratio = side["items_per_s"] / single["items_per_s"]
-        assert inference["speedup"][str(side["batch_size"])] == pytest.approx(ratio, abs=0.01)
+        # The speed-up is the batch-1 loop's time per item over the batch's, from the seconds each side timed (the
+        # rates and the speed-up are both derived from them; seconds are rounded to 1 ms, hence the tolerance).
+        per_item = single["seconds"] / single["items"], side["seconds"] / side["items"]
+        assert inference["speedup"][str(side["batch_size"])] == pytest.approx(per_item[0] / per_item[1], rel=0.05)
 
     for stage in ("sft", "grpo"):
         part = parts[stage]
@@ -87,6 +91,7 @@ def test_dry_run_measures_every_part(dry_run):
     assert 0 <= agreement["bfloat16"]["identical_rate"] <= agreement["bfloat16"]["mean_shared_prefix"] <= 1
 
 
+@pytest.mark.slow  # the dry run (the module's fixture) costs over 20 s of CPU
 def test_dry_run_summary_is_written_and_printed(dry_run):
     _, summary, stdout = dry_run
     for heading in ("## a) Inference", "## b) SFT", "## b) GRPO", "## c) Greedy outputs"):
@@ -94,6 +99,7 @@ def test_dry_run_summary_is_written_and_printed(dry_run):
     assert "Failed" not in summary and summary.strip() in stdout
 
 
+@pytest.mark.slow
 def test_a_failing_part_is_recorded_and_the_others_still_run(tmp_path, monkeypatch):
     spec = importlib.util.spec_from_file_location("device_check", SCRIPT)
     device_check = importlib.util.module_from_spec(spec)

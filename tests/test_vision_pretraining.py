@@ -44,7 +44,25 @@ def test_pretraining_changes_the_vision_tower_only(tiny_model_path, labelled_fac
     classifier = pretrain_vision_tower(model, processor.image_processor, labelled_faces, len(EMOTIONS), args)
     moved = {name for name, param in model.named_parameters() if not torch.equal(before[name], param)}
     assert moved and all(".visual." in f".{name}" for name in moved)
-    assert 0.0 <= probe_accuracy(classifier, processor.image_processor, labelled_faces, 56) <= 1.0
+    assert classifier.visual is model.model.visual  # the classifier trained the model's own tower, not a copy
+
+
+def test_probe_accuracy_is_the_share_of_faces_classified_right(tiny_model_path, labelled_faces):
+    """A head that answers one class whatever the face (zero weights, one positive bias) is right exactly on that
+    class's faces: here 2 of 3 for class 0, 1 of 3 for class 1, none for class 2, over batches of 2."""
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model_path)
+    processor = AutoProcessor.from_pretrained(tiny_model_path)
+    labels = labelled_faces["label"]
+    picked = [i for i, label in enumerate(labels) if label == 0] + [labels.index(1)]
+    faces = labelled_faces.select(picked)
+    classifier = MaxPooledTowerClassifier(model.model.visual, len(EMOTIONS))
+    for answer, expected in [(0, 2 / 3), (1, 1 / 3), (2, 0.0)]:
+        with torch.no_grad():
+            classifier.head.weight.zero_()
+            classifier.head.bias.copy_(torch.nn.functional.one_hot(torch.tensor(answer), len(EMOTIONS)))
+        classifier.train()
+        accuracy = probe_accuracy(classifier, processor.image_processor, faces, 56, batch_size=2)
+        assert accuracy == pytest.approx(expected) and classifier.training  # its training mode is given back
 
 
 def test_max_pooling_is_per_image_for_mixed_sizes(tiny_model_path, labelled_faces):
