@@ -238,8 +238,14 @@ class LmmsEvalTasksConfig:
     config: str | None = field(
         default=None, metadata={"help": "config the ferbench_folder task reads (default: the dataset's default)"}
     )
+    model: str | None = field(
+        default=None,
+        metadata={"help": "print lmms-eval's --model_args for this model (its own pixel limits) instead"},
+    )
 
     def __post_init__(self):
+        if self.model is not None and (self.benchmark or self.out or self.config):
+            raise ValueError("--model prints the --model_args alone: give --benchmark/--out/--config in another call.")
         if self.benchmark is None and (self.out or self.config):
             raise ValueError("--out and --config need --benchmark (the folder or Hub id the tasks should read).")
         if self.benchmark is not None and not self.out:

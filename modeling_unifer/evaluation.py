@@ -52,6 +52,7 @@ FREE_ON_RESUME = (
     "request_timeout",
     "max_retries",
     "num_threads",
+    "processed_image_size",  # follows from the model and image_size, which are compared
 )
 
 
@@ -170,9 +171,22 @@ def run_settings(config: EvalConfig, dataset) -> dict[str, Any]:
         "benchmark_config": dataset.config_name,
         "benchmark_fingerprint": benchmark_fingerprint(config.benchmark, dataset),
         "resolved_dtype": None if config.backend == "openai" else resolve_dtype(config.dtype),  # a server's own
+        "processed_image_size": face_size_after_processor(config),
         "do_sample": False,
         "prompt_sha256": hashlib.sha256(prompt.encode()).hexdigest(),
     }
+
+
+def face_size_after_processor(config: EvalConfig) -> list[int] | None:
+    """``[height, width]`` of the faces the model sees: its processor resizes ``image_size`` faces within its own
+    pixel limits (None for a server's model or faces kept at their own size)."""
+    if config.backend == "openai" or not config.image_size:
+        return None
+    from transformers import AutoImageProcessor
+
+    from unifer.inference import processed_image_size
+
+    return processed_image_size(AutoImageProcessor.from_pretrained(config.model), config.image_size)
 
 
 def start_run(output_dir: Path, settings: dict[str, Any], overwrite: bool) -> None:

@@ -545,6 +545,27 @@ def _ids_up_to(tokenizer: Any, ids: list[int], text: str, cut: int) -> tuple[int
     return low, prefix
 
 
+def pixel_limits(image_processor: Any) -> tuple[int, int]:
+    """A Qwen2.5-VL image processor's ``(min_pixels, max_pixels)``: what it resizes every image to lie between,
+    from ``processor_config.json`` (``size``: ``shortest_edge``/``longest_edge``) or an older
+    ``preprocessor_config.json`` (``min_pixels``/``max_pixels``), both read into ``size``."""
+    size = image_processor.size
+    return int(size["shortest_edge"]), int(size["longest_edge"])
+
+
+def processed_image_size(image_processor: Any, image_size: int) -> list[int]:
+    """``[height, width]`` in pixels of what ``image_processor`` makes of an ``image_size``×``image_size`` face
+    (Qwen2.5-VL resizes within its :func:`pixel_limits`, so this may differ from ``image_size``): measured by
+    processing one such image.
+
+    Example: the quickstart model's processor (``max_pixels`` 3136) turns a 224 px face into ``[56, 56]``."""
+    from PIL import Image
+
+    blank = Image.new("RGB", (image_size, image_size))
+    _, rows, columns = image_processor(images=[blank], return_tensors="pt")["image_grid_thw"][0].tolist()
+    return [rows * image_processor.patch_size, columns * image_processor.patch_size]
+
+
 def softmax(logprobs: dict[str, float]) -> dict[str, float]:
     """Normalise log-likelihoods over the candidates into probabilities (numerically stable)."""
     top = max(logprobs.values())

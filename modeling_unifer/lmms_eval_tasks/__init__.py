@@ -28,6 +28,28 @@ def task_files() -> list[Path]:
     return sorted([*TASK_FOLDER.glob("*.yaml"), TASK_FOLDER / TEMPLATE, TASK_FOLDER / "utils.py"])
 
 
+def model_args(model: str, *, cpu: bool = False) -> str:
+    """lmms-eval's ``--model_args`` for the ``qwen2_5_vl`` wrapper and ``model`` (a folder, made absolute, or a Hub
+    id): the model's own pixel limits (:func:`unifer.inference.pixel_limits`, from its ``processor_config.json`` or
+    ``preprocessor_config.json``), so faces reach it at the size ``unifer eval`` gives them; the wrapper's own
+    defaults (``min_pixels=200704``) would upscale every face. ``cpu`` adds ``device=cpu,device_map=cpu``.
+
+    Example: ``pretrained=/abs/quickstart/final-model,min_pixels=64,max_pixels=3136``."""
+    from transformers import AutoImageProcessor
+
+    from unifer.inference import pixel_limits
+
+    local = Path(model).expanduser()
+    pretrained = str(local.resolve()) if local.exists() else model
+    if "," in pretrained or "=" in pretrained:
+        raise ValueError(
+            f"{pretrained}: lmms-eval splits --model_args at ',' and '=': move the model to a path without them."
+        )
+    minimum, maximum = pixel_limits(AutoImageProcessor.from_pretrained(pretrained))
+    args = f"pretrained={pretrained},min_pixels={minimum},max_pixels={maximum}"
+    return args + (",device=cpu,device_map=cpu" if cpu else "")
+
+
 def write_task_folder(benchmark: str, out_dir: str | Path, *, config: str | None = None) -> Path:
     """Copy the tasks to ``out_dir``, reading ``benchmark`` (a local folder, made absolute, or a Hub dataset id);
     ``config`` picks the config ``ferbench_folder`` reads (default: the dataset's default one)."""
