@@ -165,8 +165,13 @@ def run_settings(config: EvalConfig, dataset) -> dict[str, Any]:
     from unifer.inference import resolve_dtype
 
     prompt = (QUESTION_TEMPLATE if config.reasoning else DIRECT_QUESTION_TEMPLATE) + DEFAULT_SYSTEM_PROMPT
+    from unifer.sources import resolved_source
+
     return {
         **asdict(config),
+        # Resolved, so that a trailing "/" or a relative path resumes the same run.
+        "model": resolved_source(config.model) if config.backend != "openai" else config.model,
+        "benchmark": resolved_source(config.benchmark),
         "model_fingerprint": model_fingerprint(config.model),
         "benchmark_config": dataset.config_name,
         "benchmark_fingerprint": benchmark_fingerprint(config.benchmark, dataset),

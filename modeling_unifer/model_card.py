@@ -98,13 +98,47 @@ def dataset_facts(source: str, *, hub_id: str | None = None, config: str | None 
 
 
 def read_run(metrics_path: str | Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """``metrics.json`` and the ``run.json`` beside it (None when absent: a score of files, not of a run)."""
+    """``metrics.json`` and the ``run.json`` beside it (None when absent: a score of files, not of a run); a file
+    that is not what ``unifer eval`` writes is refused by name."""
     metrics_path = Path(metrics_path)
     if not metrics_path.is_file():
         raise FileNotFoundError(f"no such file: {metrics_path} (give the metrics.json that unifer eval wrote).")
+    metrics = _read_json(metrics_path, "the metrics.json that unifer eval or unifer score writes")
+    if "extraction" not in metrics or not ({"accuracy", "overall"} & metrics.keys()):
+        raise ValueError(
+            f"{metrics_path} is not a metrics.json of unifer eval or unifer score (it has no extraction and "
+            "accuracy): give the metrics.json from an evaluation's --output-dir."
+        )
     run_path = metrics_path.parent / RUN_FILE
-    run = json.loads(run_path.read_text(encoding="utf-8")) if run_path.is_file() else None
-    return json.loads(metrics_path.read_text(encoding="utf-8")), run
+    run = _read_json(run_path, f"the {RUN_FILE} unifer eval writes") if run_path.is_file() else None
+    return metrics, run
+
+
+def _read_json(path: Path, expected: str) -> dict[str, Any]:
+    """A JSON object from ``path``, or a one-line error naming the file and what it should have been."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"cannot read {path}: not JSON ({err}); expected {expected}.") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"cannot read {path}: a JSON {type(data).__name__}, not an object; expected {expected}.")
+    return data
+
+
+def check_same_model(model_dir: Path, run: dict[str, Any], metrics_path: Path) -> None:
+    """Refuse results that ``run.json`` says came from another model than ``model_dir``: both fingerprints named."""
+    from unifer.evaluation import model_fingerprint
+
+    recorded = run.get("model_fingerprint")
+    if recorded is None:
+        return  # a run.json from before fingerprints: nothing to check against
+    here = model_fingerprint(str(model_dir))
+    if here != recorded:
+        raise ValueError(
+            f"{metrics_path} holds results of another model: {metrics_path.parent / RUN_FILE} records "
+            f"{run.get('model')!r} with model fingerprint {recorded}, while {model_dir} has fingerprint {here}. "
+            f"Evaluate this model (unifer eval --model {model_dir}) and give that run's metrics.json."
+        )
 
 
 def _existing_base_model(model_dir: Path) -> str | None:
@@ -230,10 +264,17 @@ def build_card(
     """
     from huggingface_hub import ModelCard, ModelCardData
 
+    from unifer.sources import missing_source_error
+
     model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise missing_source_error(str(model_dir), "--model", "the model folder the card is written for")
     run = None
     if isinstance(metrics, (str, Path)):
-        metrics, run = read_run(metrics)
+        metrics_path = Path(metrics)
+        metrics, run = read_run(metrics_path)
+        if run is not None:
+            check_same_model(model_dir, run, metrics_path)
     source = benchmark or (run or {}).get("benchmark")
     facts = None
     if metrics and source:

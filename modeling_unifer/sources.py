@@ -28,6 +28,13 @@ def looks_like_hub_id(name: str) -> bool:
     return True
 
 
+def resolved_source(name: str) -> str:
+    """One spelling per source: a local path as its absolute, normalised path (``runs/m/``, ``./runs/m`` and
+    ``/work/runs/m`` are one model), a Hub id as given."""
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name
+
+
 def missing_source_error(name: str, option: str, detail: str | None = None) -> FileNotFoundError:
     """``no such folder: NAME (OPTION; DETAIL)`` (``file`` for a data file name): the one message for a model or
     dataset found neither on disk nor on the Hub. ``option`` names where the user set it."""
