@@ -174,6 +174,9 @@ def test_score_reads_positional_predictions_into_its_config(tmp_path, capsys):
 def test_run_json_is_the_eval_config_and_what_it_resolves_to(tiny_model_path, tmp_path, capsys):
     """run.json holds every option as given (no third list of them) plus the resolved facts; a rerun may change
     where and how much it runs (batch size, bootstrap) but not what the model is asked."""
+    from dataclasses import asdict
+
+    from unifer.configs import EvalConfig
     from unifer.data.synfer_dataset import build_synfer
 
     benchmark = tmp_path / "bench"
@@ -182,31 +185,15 @@ def test_run_json_is_the_eval_config_and_what_it_resolves_to(tiny_model_path, tm
     common = ["eval", "--model", str(tiny_model_path), "--benchmark", str(benchmark), "--output_dir", str(out)]
     assert main([*common, "--batch_size", "3", "--max-new-tokens", "2", "--bootstrap", "0", "--limit", "1"]) == 0
     run = json.loads((out / "run.json").read_text())
-    facts = {key: run.pop(key) for key in ("model_fingerprint", "benchmark_fingerprint", "prompt_sha256")}
-    assert all(len(value) == 64 for value in facts.values())
-    assert run == {
-        "model": str(tiny_model_path),
-        "benchmark": str(benchmark),
-        "output_dir": str(out),
-        "config": None,
-        "subsets": None,
-        "limit": 1,
-        "backend": "transformers",
-        "batch_size": 3,
-        "max_new_tokens": 2,
-        "dtype": "auto",
-        "image_size": 224,
-        "reasoning": True,
-        "probabilities": False,
-        "extraction": "strict",
-        "bootstrap": 0,
-        "overwrite": False,
-        "tensor_parallel_size": None,
-        "gpu_memory_utilization": None,
-        "max_model_len": None,
-        "benchmark_config": "benchmark",
-        "do_sample": False,
-    }
+    given = EvalConfig(
+        model=str(tiny_model_path), benchmark=str(benchmark), output_dir=str(out), batch_size=3, max_new_tokens=2,
+        bootstrap=0, limit=1,
+    )  # fmt: skip
+    assert {key: run[key] for key in asdict(given)} == asdict(given)
+    facts = {key: run[key] for key in set(run) - set(asdict(given))}
+    resolved = {"model_fingerprint", "benchmark_fingerprint", "prompt_sha256", "benchmark_config", "do_sample"}
+    assert resolved <= set(facts)
+    assert facts["benchmark_config"] == "benchmark" and len(facts["model_fingerprint"]) == 64
     assert main([*common, "--batch-size", "1", "--max-new-tokens", "2", "--bootstrap", "5", "--limit", "1"]) == 0
     assert json.loads((out / "run.json").read_text())["batch_size"] == 1
     assert main([*common, "--max-new-tokens", "3", "--limit", "1"]) == 2
