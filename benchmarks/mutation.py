@@ -172,7 +172,7 @@ def run_tests(name: str, source: str, origin: str, tests: list[str], timeout: fl
     return "timeout", time.perf_counter() - started
 
 
-def mutate_module(key: str, limit: int | None, timeout_factor: float) -> dict:
+def mutate_module(key: str, limit: int | None, timeout_factor: float, rerun: dict | None = None) -> dict:
     from cosmic_ray.mutating import mutate_code
 
     relative, tests = MODULES[key]
@@ -184,11 +184,20 @@ def mutate_module(key: str, limit: int | None, timeout_factor: float) -> dict:
         raise SystemExit(f"{key}: the unmutated module fails its tests ({' '.join(tests)}); fix that first.")
     timeout = max(10.0, timeout_factor * seconds)
     mutants = enumerate_mutants(path)[:limit]
+    if rerun is not None:  # only the previous run's survivors: tests are only ever added, so the killed stay killed
+        survived = {(m["operator"], m["occurrence"]) for m in rerun.get(key, [])}
+        for _, mutant in mutants:
+            if (mutant.operator, mutant.occurrence) not in survived:
+                mutant.outcome = "killed before"
     print(
         f"{key}: {len(mutants)} mutants of {relative}; tests take {seconds:.1f} s; timeout {timeout:.0f} s", flush=True
     )
     started = time.perf_counter()
-    for operator, mutant in mutants:
+    for done, (operator, mutant) in enumerate(mutants, 1):
+        if done % 25 == 0:
+            print(f"  {done}/{len(mutants)} in {time.perf_counter() - started:.0f} s", flush=True)
+        if mutant.outcome:
+            continue
         mutated = mutate_code(original, operator, mutant.occurrence)
         if mutated is None:
             mutant.outcome = "not applied"
@@ -196,7 +205,7 @@ def mutate_module(key: str, limit: int | None, timeout_factor: float) -> dict:
         changed = [b for a, b in zip(original.splitlines(), mutated.splitlines()) if a != b]
         mutant.after = changed[0] if changed else ""
         mutant.outcome, _ = run_tests(name, mutated, str(path), tests, timeout)
-    counted = [m for _, m in mutants if m.outcome in ("passed", "failed", "timeout")]
+    counted = [m for _, m in mutants if m.outcome in ("passed", "failed", "timeout", "killed before")]
     killed = sum(m.outcome != "passed" for m in counted)
     survivors = [m for m in counted if m.outcome == "passed"]
     return {
@@ -217,7 +226,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, help="only the first N mutants of each module (a quick look)")
     parser.add_argument("--timeout-factor", type=float, default=4.0, help="per-mutant timeout / unmutated run time")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument(
+        "--survivors-of", help="a previous --json file: run only its survivors (the others count as killed)"
+    )
     args = parser.parse_args(argv)
+    rerun = None
+    if args.survivors_of:
+        rerun = {r["module"]: r["survivors"] for r in json.loads(Path(args.survivors_of).read_text(encoding="utf-8"))}
     os.chdir(REPO)
     for module in WARM_IMPORTS:
         try:
@@ -226,7 +241,7 @@ def main(argv: list[str] | None = None) -> None:
             pass
     results = []
     for key in args.module or list(MODULES):
-        result = mutate_module(key, args.limit, args.timeout_factor)
+        result = mutate_module(key, args.limit, args.timeout_factor, rerun)
         results.append(result)
         print(
             f"{key}: score {result['score']:.1%} ({result['killed']}/{result['mutants']} killed) in "

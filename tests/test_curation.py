@@ -309,6 +309,7 @@ def test_max_per_class_stops_sampling_full_classes(rlvr, endpoint, tmp_path):
     assert_adds_up(report)
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_without_duplicates(rlvr, endpoint, tmp_path):
     server = endpoint({}, [["right", "wrong"]], delay=0.2)
     killed, reference = tmp_path / "killed", tmp_path / "reference"

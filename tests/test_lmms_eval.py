@@ -193,6 +193,7 @@ def lmms_eval_run(model_7b_geometry, benchmark, tmp_path_factory):
 
 
 @requires_lmms_eval
+@pytest.mark.slow  # shares the lmms-eval run (a module fixture): about 55 s of CPU
 def test_lmms_eval_writes_every_item_in_unifer_score_format(lmms_eval_run, benchmark):
     expected = datasets.load_dataset(str(benchmark), "all", split="test").remove_columns("image")
     assert set(lmms_eval_run["predictions"]) == set(SUBSETS), lmms_eval_run["output"]
@@ -208,6 +209,7 @@ def test_lmms_eval_writes_every_item_in_unifer_score_format(lmms_eval_run, bench
 
 
 @requires_lmms_eval
+@pytest.mark.slow  # shares the lmms-eval run (a module fixture): about 55 s of CPU
 def test_lmms_eval_scores_equal_unifer_score(lmms_eval_run, tmp_path):
     results = lmms_eval_run["results"]["results"]
     paths = [str(tmp_path / f"{subset}.jsonl") for subset in SUBSETS]
@@ -231,6 +233,7 @@ def test_lmms_eval_scores_equal_unifer_score(lmms_eval_run, tmp_path):
 
 
 @requires_lmms_eval
+@pytest.mark.slow  # shares the lmms-eval run (a module fixture): about 55 s of CPU
 def test_lmms_eval_keeps_the_reasoning(lmms_eval_run):
     from lmms_eval.api.reasoning import parse_reasoning_tags_config
 
@@ -240,6 +243,7 @@ def test_lmms_eval_keeps_the_reasoning(lmms_eval_run):
 
 
 @requires_lmms_eval
+@pytest.mark.slow  # shares the lmms-eval run (a module fixture): about 55 s of CPU
 def test_lmms_eval_sees_the_faces_as_unifer_eval_does(lmms_eval_run, unifer_run):
     # One generate call per item (batch size 1): 8 for the group, 8 for ferbench_folder; 224² -> 64 tokens.
     n = len(SUBSETS) * PER_SUBSET
@@ -248,6 +252,7 @@ def test_lmms_eval_sees_the_faces_as_unifer_eval_does(lmms_eval_run, unifer_run)
 
 
 @requires_lmms_eval
+@pytest.mark.slow  # shares the lmms-eval run (a module fixture): about 55 s of CPU
 def test_lmms_eval_responses_equal_unifer_eval(lmms_eval_run, unifer_run):
     """Same prompt, pixels, dtype and greedy decoding: the same text. lmms-eval strips the response's surrounding
     whitespace before a task sees it, which no extraction depends on."""
