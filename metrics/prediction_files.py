@@ -109,7 +109,8 @@ def _refuse_duplicate_ids(records: list[dict[str, Any]]) -> None:
         shown = "; ".join(f"{item} ({' and '.join(sources)})" for item, sources in list(repeated.items())[:5])
         raise ValueError(
             f"{len(repeated)} id(s) appear more than once, so those items would be counted twice: {shown}"
-            f"{' …' if len(repeated) > 5 else ''}. Score each file on its own, or drop the overlap first."
+            f"{' …' if len(repeated) > 5 else ''}. Score each file on its own, or drop the overlap first; to compare "
+            "two runs of the same items, use `unifer compare RUN_A RUN_B`."
         )
 
 
@@ -119,7 +120,7 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
         missing = [key for key in ("subset", "label", "response") if key not in record]
         if missing:
             raise ValueError(f"{path}: record {number} has no {missing[0]!r} field (need subset, label, response).")
-        records.append({**record, "_source": f"{path.name} record {number}"})
+        records.append({**record, "_source": f"{path} record {number}"})
     return records
 
 

@@ -210,6 +210,23 @@ class ScoreConfig:
 
 
 @dataclass(kw_only=True)
+class CompareConfig:
+    """``unifer compare``: two evaluations of the same items, paired (:func:`unifer.metrics.scoring.compare_paired`)."""
+
+    run_a: str = field(
+        metadata={"positional": True, "metavar": "RUN_A", "help": "the first `unifer eval` output folder"}
+    )
+    run_b: str = field(
+        metadata={"positional": True, "metavar": "RUN_B", "help": "the second, on the same items (B - A is reported)"}
+    )
+    resamples: int = field(default=10_000, metadata={"help": "paired-bootstrap resamples for the 95%% interval"})
+    seed: int = field(default=0, metadata={"help": "bootstrap seed"})
+
+    def __post_init__(self):
+        check_options(self, {"resamples": 1})
+
+
+@dataclass(kw_only=True)
 class InfoConfig:
     """``unifer info``: versions, compute device and which optional backends are importable."""
 

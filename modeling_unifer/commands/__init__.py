@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "unifer.commands.info",
     "unifer.commands.quickstart",
     "unifer.commands.score",
+    "unifer.commands.compare",
     "unifer.commands.eval",
     "unifer.commands.predict",
     "unifer.commands.lmms_eval",
