@@ -143,6 +143,7 @@ print("ROWS", result["rows"])
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["script without a main guard", "python - (stdin)"])
 def test_build_synfer_draws_in_parallel_from_any_script(tmp_path, how):
     """A user's three lines: no `if __name__ == "__main__":`, or piped to `python -`; 8 x 50 faces use the pool."""
@@ -182,6 +183,7 @@ def python_blocks(markdown: str) -> str:
     return "\n".join(re.findall(r"```python\n(.*?)```", markdown, re.DOTALL))
 
 
+@pytest.mark.slow
 def test_the_model_folder_works_through_its_own_card(tiny_model_path, eval_run, synfer_folder, tmp_path, monkeypatch):
     """`unifer card` on a plain Qwen2.5-VL checkpoint, then the card's usage code run as written (the Hub id
     replaced by the folder) from a folder holding only the model."""

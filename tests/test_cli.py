@@ -49,6 +49,7 @@ def test_info_json_reports_versions_and_device(capsys):
     assert "vllm" in info["packages"]  # present as a key even when not installed (None)
 
 
+@pytest.mark.slow
 def test_quickstart_fast_runs_every_stage_and_learns(tmp_path, capsys):
     """The shortened pipeline (as CI runs it): data, stage 0, SFT, GRPO with a held-out evaluation mid-way,
     evaluation after each stage, the paired lift, the report's picture and a servable model — and learning, so that a
@@ -120,6 +121,7 @@ def test_a_bad_option_is_refused_naming_it_from_the_cli_and_from_python(tmp_path
         EvalConfig(model="m", benchmark="b", output_dir=str(out), limit=0, extraction="loose")
 
 
+@pytest.mark.slow
 def test_verbosity_is_accepted_before_or_after_the_subcommand(capsys):
     import logging
 

@@ -251,6 +251,7 @@ def test_endpoint_keeps_exactly_the_right_well_formed_answers(rlvr, endpoint, tm
     assert content[1] == {"type": "text", "text": rlvr["rows"][position]["prompt"][0]["content"][1]["text"]}
 
 
+@pytest.mark.slow
 def test_dedup_and_caps_change_only_the_selection(rlvr, endpoint, tmp_path):
     server = endpoint(SCRIPTS, DEFAULT)
     out = tmp_path / "out"

@@ -62,6 +62,7 @@ def load(out, config, cache):
     return datasets.load_dataset(str(out), config, split="test", cache_dir=str(cache))
 
 
+@pytest.mark.slow
 def test_all_config_equals_the_official_index_in_order(built, tmp_path):
     out, result = built
     assert result["rows"] == {"all": 11072, **{s: len(official(s)) for s in SUBSETS}} and not result["skipped"]

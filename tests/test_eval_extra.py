@@ -101,6 +101,7 @@ def run(env, *command, cwd):
     return subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_unifer_eval_runs_to_its_report_with_only_the_eval_extra(eval_env, tiny_model_path, tmp_path):
     benchmark = tmp_path / "synfer"
     build_synfer(benchmark, n_per_class=1, test_per_class=1, size=48, emotions=["happiness", "sadness"], num_proc=1)

@@ -91,6 +91,7 @@ def test_score_command_equals_in_run_metrics(reference_run, tmp_path, capsys):
     assert f"{result['accuracy']:.4f}" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_gives_the_uninterrupted_file(tiny_model_path, benchmark, reference_run, tmp_path):
     out, _ = reference_run
     command = [
@@ -138,6 +139,7 @@ def test_changed_settings_refuse_to_mix(tiny_model_path, benchmark, reference_ru
         evaluate(tiny_model_path, benchmark, out, max_new_tokens=5)
 
 
+@pytest.mark.slow
 def test_overwrite_starts_over(tiny_model_path, benchmark, tmp_path):
     evaluate(tiny_model_path, benchmark, tmp_path, limit=1)
     result = evaluate(tiny_model_path, benchmark, tmp_path, limit=1, overwrite=True, max_new_tokens=4)
@@ -209,6 +211,7 @@ def test_model_card_carries_the_results(reference_run, tiny_model_path, tmp_path
     assert f"{result['accuracy']:.4f}" in text
 
 
+@pytest.mark.slow
 def test_two_process_accelerate_run_shards_and_merges(tiny_model_path, benchmark, reference_run, tmp_path):
     """`accelerate launch --num_processes 2 -m unifer.commands eval` on CPU: each rank writes its own shard, rank 0
     merges them into the same predictions an unsharded run makes."""

@@ -133,6 +133,7 @@ def test_the_export_refuses_to_replace_other_files_without_overwrite(tmp_path):
     assert (folder / "README.md").read_text() == metric_files()["README.md"]
 
 
+@pytest.mark.slow
 def test_the_folder_alone_scores_like_unifer_where_unifer_is_not_installed(tmp_path):
     """As a Hub user: the metric folder (nothing else) loaded with unifer not importable, and its Space app."""
     folder = tmp_path / "fer_accuracy"
@@ -186,5 +187,6 @@ def test_requirements_name_every_import_and_only_pypi_packages():
     assert set(imported) <= listed, set(imported) - listed
 
 
+@pytest.mark.slow
 def test_pip_resolves_the_requirements_from_pypi():
     pip_resolves(METRIC_DIR / "requirements.txt")

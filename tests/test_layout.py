@@ -64,6 +64,7 @@ def test_relative_imports_stay_inside_their_folder(path):
     assert not offenders, f"{path.name}: relative import leaves its folder at lines {offenders}"
 
 
+@pytest.mark.slow
 def test_every_library_module_imports_on_its_own():
     """Each module imports in a fresh interpreter state order-independently: an import cycle would fail here for
     whichever of its members is imported first."""

@@ -76,6 +76,7 @@ def test_auto_classes_resolve_the_unifer_config(unifer_path):
     assert type(AutoConfig.for_model("unifer")) is UniFERConfig
 
 
+@pytest.mark.slow
 def test_a_saved_folder_loads_without_unifer_and_without_a_prompt(unifer_path):
     """What lmms-eval and vLLM do: load the processor, tokenizer and config with no unifer imported and nobody to
     answer a "run the custom code? [y/N]" prompt (stdin closed); nothing may ask, warn or fail."""
@@ -115,6 +116,7 @@ def test_old_layout_qwen_checkpoint_loads(tiny_model_path, tmp_path):
     assert same_weights(reference, loaded)
 
 
+@pytest.mark.slow
 def test_remote_code_loads_without_the_package(unifer_path):
     script = textwrap.dedent(f"""
         import importlib.abc, sys

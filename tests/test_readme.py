@@ -102,6 +102,7 @@ def substitute(command: str, walk) -> list[str]:
     return argv
 
 
+@pytest.mark.slow
 def test_every_readme_command_runs_or_is_accounted_for(walk, monkeypatch, capsys):
     monkeypatch.chdir(walk["home"])
     ran, skipped = [], []
@@ -150,6 +151,7 @@ text = "<think>Mouth corners up.</think><answer>happy</answer>"
 """
 
 
+@pytest.mark.slow
 def test_every_readme_python_snippet_runs(walk, tmp_path):
     home = walk["home"]
     run = home / "runs" / "walk-snippets"

@@ -578,6 +578,7 @@ def test_load_predictions_reads_official_results(tmp_path):
         load_predictions(tmp_path / "mystery.json")
 
 
+@pytest.mark.slow
 def test_write_report_writes_metrics_markdown_and_figures(tmp_path):
     from PIL import Image
 

@@ -283,6 +283,7 @@ def test_the_export_writes_the_unifer_line_and_refuses_a_bad_one(tmp_path):
     assert not (tmp_path / "other").exists()
 
 
+@pytest.mark.slow
 def test_the_exported_space_runs_from_what_its_requirements_install(tiny_model_path, tmp_path):
     """A fresh venv holding only what the Space's requirements.txt installs: unifer from a wheel of this checkout
     (its requirement line), everything else linked from this environment's copies of the distributions those
@@ -312,5 +313,6 @@ print("UNIFER", unifer.__file__)
     assert str(tmp_path / "venv") in result.stdout.split("UNIFER", 1)[1]  # the wheel's unifer, not the checkout
 
 
+@pytest.mark.slow
 def test_pip_resolves_the_space_requirements_from_pypi(tmp_path):
     pip_resolves(REPO / "space" / "requirements.txt")  # the unifer line is the exported one: a URL, not PyPI

@@ -50,6 +50,7 @@ def upload(page, path) -> None:
     page.locator("input[type=file]").first.set_input_files(str(path))
 
 
+@pytest.mark.slow
 def test_upload_classify_and_leaderboard(page, tmp_path):
     expect = playwright.expect
     expect(page.get_by_text("meaningless")).to_be_visible()  # the tiny model says what it is
@@ -72,6 +73,7 @@ def test_upload_classify_and_leaderboard(page, tmp_path):
     page.screenshot(path=tmp_path / "leaderboard_screenshot.png", full_page=True)
 
 
+@pytest.mark.slow
 def test_too_small_image_shows_a_message_not_a_traceback(page, tmp_path):
     expect = playwright.expect
     small = tmp_path / "small.png"

@@ -94,6 +94,7 @@ def test_encoded_faces_collate_to_labels_and_one_grid_per_face(tiny_model_path, 
     assert batch["pixel_values"].shape[0] == int(batch["image_grid_thw"].prod(-1).sum())
 
 
+@pytest.mark.slow
 def test_token_loss_changes_training_from_its_start_step(tiny_model_path, labelled_faces, tmp_path):
     """Weight 0, or a start step after the last step, train alike; switched on, the tower trains differently."""
     processor = AutoProcessor.from_pretrained(tiny_model_path)
