@@ -16,52 +16,16 @@ The server is started as ``python -m vllm.entrypoints.openai.api_server``, the m
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
-SERVED_NAME = "tiny-fer"
-
-
-@contextlib.contextmanager
-def vllm_server(model: str, *, dtype: str = "float32", startup_timeout: float = 600.0, log=None):
-    """A ``vllm serve`` of ``model`` on a free loopback port, eager, float32; yields its ``…/v1`` URL."""
-    import openai
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model]
-    command += ["--served-model-name", SERVED_NAME, "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--dtype", dtype, "--enforce-eager", "--max-model-len", "4096"]
-    env = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_HOST_IP": "127.0.0.1", **os.environ}
-    server = subprocess.Popen(command, env=env, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        client = openai.OpenAI(base_url=url, api_key="EMPTY", max_retries=0, timeout=5)
-        deadline = time.monotonic() + startup_timeout
-        while True:
-            if server.poll() is not None:
-                raise RuntimeError(f"the vLLM server exited with {server.returncode} before it answered")
-            with contextlib.suppress(openai.APIConnectionError, openai.APIStatusError):
-                client.models.list()
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the vLLM server did not answer within {startup_timeout:.0f} s")
-            time.sleep(2)
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+# The test tier's server helper (python -m vllm.entrypoints.openai.api_server on a free loopback port).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.vllm.test_vllm_serve import SERVED_NAME, vllm_server  # noqa: E402
 
 
 def timed(engine, requests, tokens: int, **options) -> float:
@@ -84,12 +48,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight for --backend openai")
     args = parser.parse_args()
+    # As the test tier's conftest sets them for its servers: 1 GiB of KV cache (vLLM on a CPU otherwise claims most
+    # of the RAM), loopback only.
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    os.environ.setdefault("VLLM_HOST_IP", "127.0.0.1")
 
     with tempfile.TemporaryDirectory() as workdir:
         # Heads of size 32: vLLM's CPU attention has no kernel for the default tiny model's 16.
         model = str(build_tiny_unifer(f"{workdir}/tiny", seed=0, head_dim=32))
         requests = make_requests([draw_face(SYNFER_EMOTIONS[i % 8], i) for i in range(args.items)], SYNFER_EMOTIONS)
-        with open(f"{workdir}/server.log", "wb") as log, vllm_server(model, log=log) as url:
+        with vllm_server(model, f"{workdir}/server.log") as url:
             # Per backend: the engine, and its options for a fixed output length of n tokens.
             backends = {
                 "transformers": (
