@@ -3,8 +3,9 @@
 Everything that runs a model on faces (``predict``, the model's ``.predict``, the pipeline, ``unifer eval``, the
 Space and CoT curation) goes through :func:`generate_predictions` (batched) or :func:`stream_prediction`
 (token by token); the response is parsed once, here, by :func:`to_prediction`. Engines are chosen by name
-(:func:`load_engine`): ``transformers`` (:class:`TransformersEngine`, here) and ``vllm`` (``unifer.vllm_engine``,
-imported only when asked for, so nothing here needs vLLM).
+(:func:`load_engine`): ``transformers`` (:class:`TransformersEngine`, here), ``vllm`` (``unifer.vllm_engine``) and
+``openai`` (``unifer.openai_engine``: any OpenAI-compatible server), the last two imported only when asked for, so
+nothing here needs vLLM or the openai SDK.
 
 This file doubles as Hub remote code (a saved model's ``predict`` runs it where ``unifer`` is not installed), and
 remote code can only import sibling files relatively: hence one flat module with relative imports.
@@ -100,7 +101,7 @@ class FERPrediction:
 
 
 class Engine(Protocol):
-    """What an inference backend provides (``TransformersEngine``, ``VLLMEngine``)."""
+    """What an inference backend provides (``TransformersEngine``, ``VLLMEngine``, ``OpenAIEngine``)."""
 
     name: str
 
