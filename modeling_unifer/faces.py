@@ -267,10 +267,12 @@ def predict_crops(
     *,
     margin: float = DEFAULT_MARGIN,
     image_size: int = DEFAULT_IMAGE_SIZE,
+    probabilities: bool = True,
     **generation: Any,
 ) -> list[FaceResult]:
     """Read the ``(box, detected)`` faces of an RGB ``image`` in one batched generate (whole-image boxes are not
-    cropped). ``generation``: ``reasoning``, ``max_new_tokens``, ``probabilities``, ``system``."""
+    cropped), scoring every candidate unless ``probabilities=False``. ``generation``: ``reasoning``,
+    ``max_new_tokens``, ``system``."""
     from unifer.inference import generate_predictions, make_requests
 
     if not faces:
@@ -283,7 +285,10 @@ def predict_crops(
     reasoning, system = generation.pop("reasoning", True), generation.pop("system", None)
     requests = make_requests(crops, candidate_labels, reasoning=reasoning, image_size=image_size, system=system)
     predictions: list[FERPrediction | None] = [None] * len(requests)
-    for batch in generate_predictions(engine, requests, batch_size=len(requests), **generation):
+    batches = generate_predictions(
+        engine, requests, batch_size=len(requests), probabilities=probabilities, **generation
+    )
+    for batch in batches:
         for i, prediction in batch:
             predictions[i] = prediction
     return [

@@ -1,4 +1,6 @@
-"""The UniFER Gradio demo (the Hugging Face Space): upload a face, watch the model reason, read its answer.
+"""The UniFER Gradio demo (the Hugging Face Space): upload a face, watch the model reason, read its answer; or give
+a photo, a webcam snapshot or a video and read every face in it (numbered boxes; for a video, each tracked face's
+emotion over time, with the rows as CSV and JSONL).
 
 ``build_demo()`` returns the Blocks app and ``launch(demo)`` serves it; ``space/app.py`` and ``unifer space`` are
 thin launchers around these two. All FER logic (labels, prompt, image preparation, parsing, scoring) comes from the
@@ -29,6 +31,7 @@ import torch
 from PIL import Image
 
 from unifer import PUBLISHED_MODEL
+from unifer.faces import FaceResult, find_faces, load_photo, predict_crops
 from unifer.images import ImageInputError, load_image
 from unifer.inference import FERPrediction, FERRequest, TransformersEngine, make_requests, stream_prediction
 from unifer.labels import CANONICAL_EMOTIONS, SUBSET_LABELS, SUBSETS, validate_candidates
@@ -55,9 +58,23 @@ QUEUE_SIZE = 64
 # Refused by Gradio at upload time, before any decoding; a face photo is far smaller.
 MAX_UPLOAD = "25mb"
 
-CANONICAL, CUSTOM = "canonical", "custom"
+# Caps so that one visitor's photo or video cannot hold the model for long (every tab shares it, one at a time):
+# a photo's faces, a video's length, frames and faces per frame. Videos are read without reasoning (answers only).
+PHOTO_MAX_FACES = 8
+VIDEO_MAX_SECONDS = 30.0
+VIDEO_MAX_FRAMES = 30
+VIDEO_MAX_FACES = 4
+VIDEO_FPS = 1.0
+# Every event that runs the model waits in this one queue: the model is not shared between threads.
+MODEL_QUEUE = "model"
+BOX_COLOURS = ("#e11d48", "#2563eb", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d")
+FACE_HEADERS = ["face", "label", "score", "box [x0, y0, x1, y1]", "probabilities", "reasoning"]
+VIDEO_HEADERS = ["time (s)", "face", "label", "score", "box [x0, y0, x1, y1]"]
+
+CANONICAL, CUSTOM, MODEL = "canonical", "custom", "model"
 PRESETS: dict[str, tuple[str, ...]] = {**SUBSET_LABELS, CANONICAL: CANONICAL_EMOTIONS}
 SUBSET_TITLES = {"rafdb": "RAF-DB", "ferplus": "FERPlus", "affectnet": "AffectNet", "sfew_2.0": "SFEW 2.0"}
+SHORT_NO_ANSWER = "(no answer)"  # in tables and plots; NO_ANSWER says why
 NO_ANSWER = "No parsable answer: the response does not name exactly one candidate in a single <answer> block."
 
 #: Headline FERBench accuracies (%) as published (arXiv 2511.00389); the paper used its own answer extraction.
@@ -150,8 +167,11 @@ def _notice(path: str) -> str:
 # ---------------------------------------------------------------------------------------------------- inputs
 
 
-def candidate_labels(preset: str, custom: str | None) -> tuple[str, ...]:
-    """The candidates of a preset, or the custom comma-separated list (known emotions only, each once)."""
+def candidate_labels(preset: str, custom: str | None, model_labels: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The candidates of a preset (``model``: the model config's ``model_labels``), or the custom comma-separated
+    list (known emotions only, each once)."""
+    if preset == MODEL and model_labels:
+        return model_labels
     if preset == CUSTOM:
         return validate_candidates([name.strip() for name in (custom or "").split(",") if name.strip()])
     if preset not in PRESETS:
@@ -243,9 +263,32 @@ def _write_examples(folder: Path) -> list[Path]:
     return paths
 
 
-def _preset_choices() -> list[tuple[str, str]]:
+def _preset_choices(model_labels: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    own = [(f"This model's labels: {', '.join(model_labels)}", MODEL)] if model_labels else []
     subsets = [(f"{SUBSET_TITLES[s]}: {', '.join(labels)}", s) for s, labels in SUBSET_LABELS.items()]
-    return [*subsets, ("8 canonical emotions", CANONICAL), ("Custom (comma-separated list)", CUSTOM)]
+    return [*own, *subsets, ("8 canonical emotions", CANONICAL), ("Custom (comma-separated list)", CUSTOM)]
+
+
+def model_labels(engine: Any) -> tuple[str, ...]:
+    """The candidate labels the model's config names (a UniFER checkpoint's), validated; () where it names none."""
+    labels = getattr(getattr(getattr(engine, "model", None), "config", None), "candidate_labels", None)
+    return validate_candidates(labels) if labels else ()
+
+
+def _labels_inputs(own: tuple[str, ...]) -> tuple[gr.Dropdown, gr.Textbox]:
+    """The candidate-label preset (default: the model's own labels where its config names them) and the custom
+    list, shown only for the custom preset."""
+    preset = gr.Dropdown(_preset_choices(own), value=MODEL if own else CANONICAL, label="Candidate labels")
+    custom = gr.Textbox(
+        label="Custom labels",
+        placeholder="e.g. happy, sad, neutral",
+        info="Known emotion names or their aliases, comma-separated, each once.",
+        visible=False,
+    )
+    preset.change(
+        lambda p: gr.Textbox(visible=p == CUSTOM), preset, custom, api_visibility="private", concurrency_limit=None
+    )
+    return preset, custom
 
 
 def build_demo(
@@ -262,6 +305,7 @@ def build_demo(
     max_new_tokens = max_new_tokens or int(os.environ.get("UNIFER_MAX_NEW_TOKENS", REASONING_MAX_NEW_TOKENS))
     results_dir = results_dir or os.environ.get("UNIFER_RESULTS_DIR") or DEFAULT_RESULTS_DIR
     examples = _write_examples(Path(examples_dir or tempfile.mkdtemp(prefix="unifer-space-examples-")))
+    own = model_labels(engine)
 
     @gpu
     def run_model(request: FERRequest) -> Iterator[tuple[str, FERPrediction | None]]:
@@ -270,7 +314,7 @@ def build_demo(
 
     def classify(image: Any, preset: str, custom: str | None) -> Iterator[tuple[Any, ...]]:
         try:  # checked before any GPU time is taken
-            request = make_requests([face_image(image)], candidate_labels(preset, custom))[0]
+            request = make_requests([face_image(image)], candidate_labels(preset, custom, own))[0]
         except ValueError as err:  # ImageInputError is one too
             raise _input_error(err) from None
         for text, prediction in run_model(request):
@@ -287,7 +331,8 @@ def build_demo(
         gr.Markdown(
             "# UniFER: facial expression recognition with a multimodal LLM\n"
             "Give a face and a set of candidate emotions: the model reasons about the face (streamed below), "
-            "then answers with one label. Uploaded images are deleted from the server within two hours."
+            "then answers with one label. **Photo**, **Webcam** and **Video** read every face they find. Uploads "
+            "are deleted from the server within two hours."
         )
         gr.Markdown(notice, elem_classes="notice")
         with gr.Tab("Classify"):
@@ -300,13 +345,7 @@ def build_demo(
                         label="Face",
                         height=300,
                     )
-                    preset = gr.Dropdown(_preset_choices(), value=CANONICAL, label="Candidate labels")
-                    custom = gr.Textbox(
-                        label="Custom labels",
-                        placeholder="e.g. happy, sad, neutral",
-                        info="Known emotion names or their aliases, comma-separated, each once.",
-                        visible=False,
-                    )
+                    preset, custom = _labels_inputs(own)
                     button = gr.Button("Classify expression", variant="primary")
                     gr.Examples(
                         [[str(path)] for path in examples],
@@ -324,13 +363,6 @@ def build_demo(
                         num_top_classes=len(CANONICAL_EMOTIONS),
                         show_heading=False,
                     )
-            preset.change(
-                lambda p: gr.Textbox(visible=p == CUSTOM),
-                preset,
-                custom,
-                api_visibility="private",
-                concurrency_limit=None,
-            )
             # preprocess=False: the image payload reaches face_image untouched (see there).
             button.click(
                 classify,
@@ -338,7 +370,15 @@ def build_demo(
                 [reasoning, answer, probabilities, formed],
                 api_name="classify",
                 preprocess=False,
+                concurrency_id=MODEL_QUEUE,
             )
+        faces = FacesTabs(engine, own, max_new_tokens)
+        with gr.Tab("Photo"):
+            faces.photo_tab("photo", ["upload", "clipboard"], "Photo with one or more faces")
+        with gr.Tab("Webcam"):
+            faces.photo_tab("webcam", ["webcam"], "Webcam snapshot")
+        with gr.Tab("Video"):
+            faces.video_tab()
         with gr.Tab("Leaderboard"):
             gr.Markdown(
                 "FERBench accuracy. Rows marked *as reported by the paper* are the published headline "
@@ -356,6 +396,199 @@ def build_demo(
                 concurrency_limit=None,
             )
     return demo
+
+
+# ---------------------------------------------------------------------------------------------------- faces
+
+
+def draw_boxes(image: Image.Image, results: list[FaceResult]) -> Image.Image:
+    """A copy of ``image`` with each face's box and its number (as in the table and the rows) drawn on it."""
+    from PIL import ImageDraw, ImageFont
+
+    drawn = image.copy()
+    draw = ImageDraw.Draw(drawn)
+    line = max(2, round(max(image.size) / 300))
+    font = ImageFont.load_default(size=max(14, round(max(image.size) / 30)))
+    for result in results:
+        colour = BOX_COLOURS[result.face % len(BOX_COLOURS)]
+        x0, y0 = result.box[:2]
+        draw.rectangle(result.box, outline=colour, width=line)
+        left, top, right, bottom = draw.textbbox((x0 + 2 * line, y0 + line), str(result.face), font=font)
+        draw.rectangle((x0, y0, right + 2 * line, bottom + 2 * line), fill=colour)
+        draw.text((x0 + 2 * line, y0 + line), str(result.face), fill="white", font=font)
+    return drawn
+
+
+def face_rows(results: list[FaceResult]) -> list[list[Any]]:
+    """One table row per face: number, label, its probability, box, every candidate's probability, reasoning."""
+    rows = []
+    for result in results:
+        prediction = result.prediction
+        ranked = sorted(prediction.probabilities.items(), key=lambda item: -item[1])
+        score = prediction.probabilities.get(prediction.label) if prediction.label else None
+        rows.append(
+            [
+                result.face,
+                prediction.label or SHORT_NO_ANSWER,
+                "" if score is None else f"{score:.2f}",
+                json.dumps(list(result.box)),
+                ", ".join(f"{label} {probability:.2f}" for label, probability in ranked),
+                prediction.reasoning or "",
+            ]
+        )
+    return rows
+
+
+def _photo_source(payload: Any) -> tuple[Any, str]:
+    if payload is None:
+        raise ImageInputError("No photo yet: upload one, paste one, or take a webcam snapshot.")
+    if isinstance(payload, dict):
+        return payload.get("path"), payload.get("orig_name") or Path(str(payload.get("path"))).name
+    return payload, Path(str(payload)).name if isinstance(payload, (str, Path)) else "image"
+
+
+class FacesTabs:
+    """The Photo and Webcam tabs (every face of a photo: numbered boxes, and per face its label, probabilities and
+    reasoning) and the Video tab (each tracked face's emotion over time, the rows as CSV and JSONL)."""
+
+    def __init__(self, engine: Any, own: tuple[str, ...], max_new_tokens: int):
+        self.engine, self.own, self.max_new_tokens = engine, own, max_new_tokens
+        self.read_faces = gpu(self._read_faces)
+        self.read_video = gpu(self._read_video)
+
+    def _read_faces(self, image: Image.Image, faces, candidates) -> list[FaceResult]:
+        return predict_crops(self.engine, image, faces, candidates, max_new_tokens=self.max_new_tokens)
+
+    def _read_video(self, config) -> None:
+        from unifer.predict_files import predict_files
+
+        predict_files(config, self.engine, progress=False)
+
+    def photo(self, payload: Any, preset: str, custom: str | None) -> tuple[Any, list[list[Any]], str]:
+        try:  # checked before any GPU time is taken
+            source, name = _photo_source(payload)
+            image = load_photo(source, name=name)  # EXIF orientation applied: boxes in displayed pixels
+            candidates = candidate_labels(preset, custom, self.own)
+            faces = find_faces(image, max_faces=PHOTO_MAX_FACES, name=name)
+        except ValueError as err:  # ImageInputError is one too
+            raise _input_error(err) from None
+        if not faces:
+            return (
+                image,
+                [],
+                f"**No face found in {html.escape(name)}.** The detector finds frontal faces of 40 px or more.",
+            )
+        results = self.read_faces(image, faces, candidates)
+        return draw_boxes(image, results), face_rows(results), f"{len(results)} face(s), numbered left to right."
+
+    def video(self, path: str | None, fps: float, preset: str, custom: str | None):
+        from unifer.configs import PredictConfig
+        from unifer.inference import DEFAULT_MAX_NEW_TOKENS
+        from unifer.jsonl import read_records
+        from unifer.predict_files import ledger_path
+        from unifer.video import check_video
+
+        try:  # checked before any GPU time is taken
+            if not path:
+                raise ValueError(f"No video yet: upload one of at most {VIDEO_MAX_SECONDS:g} s.")
+            name = Path(path).name
+            candidates = candidate_labels(preset, custom, self.own)
+            check_video(path, fps=fps, max_seconds=VIDEO_MAX_SECONDS, max_frames=VIDEO_MAX_FRAMES, name=name)
+        except ValueError as err:  # VideoInputError is one too
+            raise _input_error(err) from None
+        config = PredictConfig(
+            inputs=[path],
+            out=str(Path(tempfile.mkdtemp(prefix="unifer-video-")) / f"{Path(path).stem}.csv"),
+            model=str(getattr(self.engine.model, "name_or_path", "model")),
+            candidate_labels=list(candidates),
+            fps=fps,
+            max_seconds=VIDEO_MAX_SECONDS,
+            max_frames=VIDEO_MAX_FRAMES,
+            max_faces=VIDEO_MAX_FACES,
+            reasoning=False,
+            max_new_tokens=DEFAULT_MAX_NEW_TOKENS[False],
+        )
+        self.read_video(config)
+        records = read_records(ledger_path(config.out))
+        errors = [record["error"] for record in records if record["error"]]
+        if errors:
+            raise _input_error(ValueError(errors[0].replace(str(path), name)))
+        return (*video_outputs(records), [config.out, str(ledger_path(config.out))])
+
+    def photo_tab(self, api_name: str, sources: list[str], label: str) -> None:
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1):
+                image = gr.Image(sources=sources, type="filepath", image_mode=None, label=label, height=300)
+                preset, custom = _labels_inputs(self.own)
+                button = gr.Button("Read every face", variant="primary")
+                gr.Markdown(f"At most {PHOTO_MAX_FACES} faces per photo; the phone's orientation is applied first.")
+            with gr.Column(scale=2):
+                boxes = gr.Image(label="Faces found (numbered left to right)", interactive=False, height=400)
+                summary = gr.Markdown()
+                table = gr.Dataframe(headers=FACE_HEADERS, interactive=False, wrap=True, label="Per face")
+        # preprocess=False: the payload reaches unifer.faces.load_photo (and its messages) untouched.
+        button.click(
+            self.photo,
+            [image, preset, custom],
+            [boxes, table, summary],
+            api_name=api_name,
+            preprocess=False,
+            concurrency_id=MODEL_QUEUE,
+        )
+
+    def video_tab(self) -> None:
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1):
+                video = gr.Video(sources=["upload"], label=f"Video (at most {VIDEO_MAX_SECONDS:g} s)", height=300)
+                fps = gr.Slider(0.5, 2.0, value=VIDEO_FPS, step=0.5, label="Frames read per second")
+                preset, custom = _labels_inputs(self.own)
+                button = gr.Button("Read the faces over time", variant="primary")
+                gr.Markdown(
+                    f"At most {VIDEO_MAX_SECONDS:g} s, {VIDEO_MAX_FRAMES} frames and {VIDEO_MAX_FACES} faces per "
+                    "frame; answers only (no reasoning), so that one video does not hold the model for long. Each "
+                    "face keeps its number from frame to frame."
+                )
+            with gr.Column(scale=2):
+                summary = gr.Markdown()
+                plot = gr.ScatterPlot(
+                    x="time (s)", y="face", color="label", label="Emotion over time per tracked face", height=300
+                )
+                table = gr.Dataframe(headers=VIDEO_HEADERS, interactive=False, label="Faces per frame")
+                files = gr.File(label="Download the rows (CSV, JSONL)", file_count="multiple")
+        button.click(
+            self.video,
+            [video, fps, preset, custom],
+            [plot, table, summary, files],
+            api_name="video",
+            concurrency_id=MODEL_QUEUE,
+        )
+
+
+def video_outputs(records: list[dict[str, Any]]) -> tuple[Any, list[list[Any]], str]:
+    """The timeline (one point per face and frame, coloured by label), the table, and a one-line summary."""
+    import pandas as pd
+
+    faces = [record for record in records if record["face"] is not None]
+    table = [
+        [
+            record["time_s"],
+            record["face"],
+            record["label"] or SHORT_NO_ANSWER,
+            "" if record["score"] is None else f"{record['score']:.2f}",
+            json.dumps(record["box"]),
+        ]
+        for record in faces
+    ]
+    timeline = pd.DataFrame(
+        {
+            "time (s)": [record["time_s"] for record in faces],
+            "face": [f"face {record['face']}" for record in faces],  # a category, one row of the plot each
+            "label": [record["label"] or SHORT_NO_ANSWER for record in faces],
+        }
+    )
+    frames = len({record["time_s"] for record in records})
+    people = len({record["face"] for record in faces})
+    return timeline, table, f"{frames} frames read; {people} face(s) tracked, {len(faces)} readings."
 
 
 def launch(demo: gr.Blocks, **kwargs: Any) -> Any:

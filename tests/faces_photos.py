@@ -9,7 +9,9 @@ each expected box is the hand box scaled and moved to where it was pasted: known
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
+import av
 import matplotlib.cbook
 from PIL import Image
 from skimage import data
@@ -82,3 +84,33 @@ def jpeg_with_orientation(orientation: int, stored: Image.Image) -> bytes:
     buffer = io.BytesIO()
     stored.save(buffer, "JPEG", quality=95, exif=exif.tobytes())
     return buffer.getvalue()
+
+
+#: The crossing-faces video: 6 s at 10 frames per second.
+VIDEO_SECONDS, VIDEO_RATE = 6, 10
+
+
+def crossing_faces(t: float):
+    """The frame at ``t`` s: the astronaut moves right along the top while Grace Hopper moves left below, so
+    their left-to-right order swaps half-way; each expected box is known by construction."""
+    return compose(
+        [
+            (astronaut(), ASTRONAUT_FACE, 90, (round(20 + 60 * t), 20)),
+            (grace_hopper(), GRACE_HOPPER_FACE, 100, (round(400 - 60 * t), 250)),
+        ],
+        size=(640, 480),
+    )
+
+
+def write_video(path: Path) -> None:
+    """The crossing-faces video: MPEG-4 in a ``.mp4``, or VP9 in a ``.webm`` (what Debian's Chromium plays)."""
+    webm = path.suffix == ".webm"
+    with av.open(str(path), "w") as container:
+        codec_options = {"deadline": "realtime", "cpu-used": "8"} if webm else {}
+        stream = container.add_stream("libvpx-vp9" if webm else "mpeg4", rate=VIDEO_RATE, options=codec_options)
+        stream.width, stream.height, stream.pix_fmt = 640, 480, "yuv420p"
+        stream.bit_rate = 4_000_000
+        for index in range(VIDEO_SECONDS * VIDEO_RATE):
+            frame = av.VideoFrame.from_image(crossing_faces(index / VIDEO_RATE)[0])
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())

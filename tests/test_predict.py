@@ -15,7 +15,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -24,43 +23,20 @@ from unifer.commands import main
 from unifer.jsonl import read_records
 
 from .faces_photos import (
-    ASTRONAUT_FACE,
-    GRACE_HOPPER_FACE,
+    VIDEO_RATE,
+    VIDEO_SECONDS,
     astronaut,
-    compose,
-    grace_hopper,
+    crossing_faces,
     iou,
     jpeg_with_orientation,
     no_face_photo,
     three_faces,
+    write_video,
 )
 
-VIDEO_SECONDS, VIDEO_RATE, READ_FPS = 6, 10, 2
+READ_FPS = 2
 TIMES = [i / READ_FPS for i in range(VIDEO_SECONDS * READ_FPS)]
 EMOTIONS = ["happiness", "sadness", "neutral"]
-
-
-def crossing_faces(t: float):
-    """The frame at ``t`` s: the astronaut moves right along the top while Grace Hopper moves left below, so
-    their left-to-right order swaps half-way; each expected box is known by construction."""
-    return compose(
-        [
-            (astronaut(), ASTRONAUT_FACE, 90, (round(20 + 60 * t), 20)),
-            (grace_hopper(), GRACE_HOPPER_FACE, 100, (round(400 - 60 * t), 250)),
-        ],
-        size=(640, 480),
-    )
-
-
-def write_video(path: Path) -> None:
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg4", rate=VIDEO_RATE)
-        stream.width, stream.height, stream.pix_fmt = 640, 480, "yuv420p"
-        stream.bit_rate = 4_000_000
-        for index in range(VIDEO_SECONDS * VIDEO_RATE):
-            frame = av.VideoFrame.from_image(crossing_faces(index / VIDEO_RATE)[0])
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
 
 
 @pytest.fixture(scope="module")
