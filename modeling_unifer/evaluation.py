@@ -56,6 +56,29 @@ FREE_ON_RESUME = (
 )
 
 
+def _load_test_split(benchmark: str, config: str | None):
+    """The benchmark's test split, or a one-line error saying what the folder is instead (an eval output folder,
+    a training set) and what ``--benchmark`` expects."""
+    import datasets
+
+    expected = "give --benchmark a FERBench-format benchmark (unifer data build ferbench|synfer, unifer data ingest)"
+    folder = Path(benchmark).expanduser()
+    if (folder / PREDICTIONS).is_file() or (folder / RUN_FILE).is_file():
+        raise ValueError(
+            f"{benchmark} is a unifer eval output folder (it holds {PREDICTIONS}), not a benchmark: {expected}."
+        )
+    try:
+        return datasets.load_dataset(benchmark, config, split="test")
+    except ValueError as err:
+        if "Unknown split" not in str(err):
+            raise
+        splits = datasets.get_dataset_split_names(benchmark, config)
+        raise ValueError(
+            f"{benchmark} ({config or 'its default config'}) has no test split, only {', '.join(splits)}: a training "
+            f"set (CoT or RLVR data) rather than a benchmark; {expected}."
+        ) from None
+
+
 def load_benchmark(
     benchmark: str,
     config: str | None = None,
@@ -69,7 +92,7 @@ def load_benchmark(
     a benchmark stored class by class would otherwise give the first class only."""
     import datasets
 
-    dataset = datasets.load_dataset(benchmark, config, split="test")
+    dataset = _load_test_split(benchmark, config)
     missing = {"id", "subset", "image", "label", "candidate_labels"} - set(dataset.column_names)
     if missing:
         raise ValueError(

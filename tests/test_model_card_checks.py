@@ -84,3 +84,19 @@ def test_card_names_the_metrics_file_it_cannot_read(tiny_model_path, tmp_path, c
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert str(metrics) in err and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_eval_output_folder_as_benchmark_is_named(tiny_model_path, run, tmp_path, capsys):
+    argv = ["eval", "--model", str(tiny_model_path), "--benchmark", str(run), "--output-dir", str(tmp_path / "x")]
+    assert main([*argv, *FAST]) == 2
+    err = capsys.readouterr().err
+    assert f"{run} is a unifer eval output folder (it holds predictions.jsonl), not a benchmark" in err
+    assert "unifer data build ferbench|synfer" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_training_set_as_benchmark_is_named(tiny_model_path, bench, tmp_path, capsys):
+    argv = ["eval", "--model", str(tiny_model_path), "--benchmark", str(bench), "--config", "rlvr"]
+    assert main([*argv, "--output-dir", str(tmp_path / "x"), *FAST]) == 2
+    err = capsys.readouterr().err
+    [error] = [line for line in err.splitlines() if "error" in line]  # datasets' progress bars aside
+    assert error.startswith("unifer eval: error: ") and f"{bench} (rlvr) has no test split, only train" in error
