@@ -210,7 +210,7 @@ def find_faces(
             "or raise max_faces (--max-faces)."
         )
     if not found:
-        logger.info("%s: no face found%s.", name, "; reading the whole image" if no_face == "whole_image" else "")
+        logger.debug("%s: no face found%s.", name, "; reading the whole image" if no_face == "whole_image" else "")
         return whole if no_face == "whole_image" else []
     return [(box, True) for box in found]
 
