@@ -100,3 +100,10 @@ def test_a_training_set_as_benchmark_is_named(tiny_model_path, bench, tmp_path, 
     err = capsys.readouterr().err
     [error] = [line for line in err.splitlines() if "error" in line]  # datasets' progress bars aside
     assert error.startswith("unifer eval: error: ") and f"{bench} (rlvr) has no test split, only train" in error
+
+
+def test_space_with_a_missing_model_folder_says_so(tmp_path, capsys):
+    missing = tmp_path / "nonexistent"
+    assert main(["space", "--model", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"unifer space: error: no such folder: {missing} (--model)"

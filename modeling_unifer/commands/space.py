@@ -7,8 +7,11 @@ from unifer.configs import SpaceConfig
 
 
 def run(config: SpaceConfig) -> int:
+    from unifer.sources import check_source
     from unifer.space.ui import build_demo, launch  # gradio and torch load only when the command runs
 
+    if config.model is not None:  # before gradio starts: a typo reads "no such folder", not a Hub id error
+        check_source(config.model, "model", "--model")
     demo = build_demo(config.model, max_new_tokens=config.max_new_tokens)
     launch(demo, server_name=config.host, server_port=config.port, share=config.share)
     return 0
