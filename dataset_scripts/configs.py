@@ -24,6 +24,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from unifer.configs import check_options, option_name
 from unifer.images import DEFAULT_IMAGE_SIZE
 from unifer.labels import SUBSETS, fold
 from unifer.prompts import REASONING_MAX_NEW_TOKENS
@@ -81,22 +82,14 @@ class CommandConfig:
             value, default = getattr(self, spec.name), _default(spec)
             if value == default:
                 continue
-            flag = "--" + spec.name.replace("_", "-")
+            flag = option_name(spec.name)
             if isinstance(value, bool):
-                argv.append(flag if value else f"--no-{spec.name.replace('_', '-')}")
+                argv.append(flag if value else f"--no-{flag.removeprefix('--')}")
             elif isinstance(value, list):
                 argv += [flag, *map(str, value)]
             else:
                 argv += [flag, str(value)]
         return shlex.join(argv)
-
-
-def _positive(config, *names: str, minimum: int = 1) -> None:
-    """``ValueError`` naming each of ``names`` (as its option) that is set and below ``minimum``."""
-    bad = [name for name in names if getattr(config, name) is not None and getattr(config, name) < minimum]
-    if bad:
-        values = ", ".join(f"--{name.replace('_', '-')} {getattr(config, name)}" for name in bad)
-        raise ValueError(f"{values}: must be at least {minimum}.")
 
 
 @dataclass
@@ -186,8 +179,7 @@ class SynferBuildConfig(CommandConfig):
         from unifer.data.synfer_dataset import synfer_emotions
 
         super().__post_init__()
-        _positive(self, "n_per_class", "size", "num_proc")
-        _positive(self, "test_per_class", minimum=0)
+        check_options(self, {"n_per_class": 1, "size": 1, "num_proc": 1, "test_per_class": 0})
         if self.style not in STYLES:
             raise ValueError(f"--style {self.style!r}: choose from {', '.join(STYLES)}.")
         self.emotions = list(synfer_emotions(self.emotions))
@@ -256,19 +248,14 @@ class Settings:
     seed: int = _option(0, "item order and local sampling")
 
     def __post_init__(self):
-        bad = [
-            name
-            for name in ("samples_per_item", "max_new_tokens", "image_size", "concurrency", "timeout", "max_per_item")
-            if getattr(self, name) is not None and getattr(self, name) <= 0
-        ]
-        bad += [name for name in ("retries", "limit", "max_per_class") if (getattr(self, name) or 0) < 0]
+        counts = ("samples_per_item", "max_new_tokens", "image_size", "concurrency", "max_per_item")
+        check_options(
+            self,
+            {**dict.fromkeys(counts, 1), **dict.fromkeys(("retries", "limit", "max_per_class"), 0)},
+            positive=["timeout"],
+        )
         if not 0 < self.dedup_threshold <= 1:
-            bad.append("dedup_threshold")
-        if bad:
-            raise ValueError(
-                f"Invalid curation settings: {', '.join(bad)} (counts and sizes must be positive, "
-                "retries/limit/caps non-negative, dedup_threshold in (0, 1])."
-            )
+            raise ValueError(f"--dedup-threshold must be in (0, 1] (got {self.dedup_threshold}).")
 
     def settings(self) -> dict[str, Any]:
         """The knobs alone, as a dict (also for a :class:`CurateCotConfig`, without its input and output)."""

@@ -25,10 +25,11 @@ def option_name(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def check_options(config, at_least: dict[str, int] | None = None) -> None:
+def check_options(config, at_least: dict[str, float] | None = None, positive: typing.Sequence[str] = ()) -> None:
     """Refuse impossible values of ``config`` in one ``ValueError`` naming each option: numbers below their bound in
-    ``at_least`` (``{"batch_size": 1}``; None passes), and ``Literal`` fields outside their values (argparse checks
-    those on the command line; this checks them from Python too).
+    ``at_least`` (``{"batch_size": 1}``), numbers not above 0 in ``positive`` (seconds, rates; None passes both),
+    and ``Literal`` fields outside their values (argparse checks those on the command line; this checks them from
+    Python too). Every config of the CLI, core and data alike, checks its bounds here.
 
     Example (``EvalConfig.__post_init__`` calls it):
         >>> EvalConfig(model="m", benchmark="b", output_dir="o", batch_size=0)
@@ -39,6 +40,11 @@ def check_options(config, at_least: dict[str, int] | None = None) -> None:
         f"{option_name(name)} must be at least {low} (got {getattr(config, name)})"
         for name, low in (at_least or {}).items()
         if getattr(config, name) is not None and getattr(config, name) < low
+    ]
+    problems += [
+        f"{option_name(name)} must be positive (got {getattr(config, name)})"
+        for name in positive
+        if getattr(config, name) is not None and not getattr(config, name) > 0
     ]
     hints = typing.get_type_hints(type(config))
     for item in fields(config):
@@ -147,6 +153,7 @@ class EvalConfig:
                 "max_retries": 0,
                 "num_threads": 1,
             },
+            positive=["request_timeout"],
         )
         for backend, options in (
             ("vllm", self.vllm_options()),
@@ -156,8 +163,6 @@ class EvalConfig:
             given = [name for name, value in options.items() if value is not None]
             if given and self.backend != backend:
                 raise ValueError(f"{'/'.join(map(option_name, given))} need --backend {backend}.")
-        if self.request_timeout is not None and not self.request_timeout > 0:
-            raise ValueError(f"--request-timeout must be positive (got {self.request_timeout}).")
         if self.backend == "openai" and (self.probabilities or self.dtype != "auto"):
             raise ValueError(
                 "--probabilities and --dtype need a local engine (--backend transformers or vllm): a server returns "
@@ -410,11 +415,10 @@ class PredictConfig:
     image_size: int = field(default=DEFAULT_IMAGE_SIZE, metadata={"help": "face crops resized to this square side"})
 
     def __post_init__(self):
-        check_options(self, {"max_frames": 1, "max_faces": 1, "max_new_tokens": 1, "image_size": 28})
+        check_options(
+            self,
+            {"max_frames": 1, "max_faces": 1, "max_new_tokens": 1, "image_size": 28, "margin": 0},
+            positive=["fps", "max_seconds"],
+        )
         if not self.out.endswith((".jsonl", ".csv")):
             raise ValueError(f"--out must name a .jsonl or .csv file (got {self.out!r}).")
-        for name in ("fps", "max_seconds"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{option_name(name)} must be positive (got {getattr(self, name)}).")
-        if self.margin < 0:
-            raise ValueError(f"--margin must be at least 0 (got {self.margin}).")

@@ -159,3 +159,42 @@ def test_the_configs_docstring_example_runs():
 
     result = doctest.testmod(unifer.data.configs)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (
+            ["build", "synfer", "--out", "s", "--n-per-class", "0", "--size", "0", "--test-per-class", "-1"],
+            "--n-per-class must be at least 1 (got 0); --size must be at least 1 (got 0); "
+            "--test-per-class must be at least 0 (got -1).",
+        ),
+        (
+            ["curate-cot", "--rlvr", "r", "--teacher", "t", "--out", "o", "--samples-per-item", "0"]
+            + ["--retries", "-1", "--timeout", "0"],
+            "--samples-per-item must be at least 1 (got 0); --retries must be at least 0 (got -1); "
+            "--timeout must be positive (got 0.0).",
+        ),
+        (
+            ["curate-cot", "--rlvr", "r", "--teacher", "t", "--out", "o", "--dedup-threshold", "1.5"],
+            "--dedup-threshold must be in (0, 1] (got 1.5).",
+        ),
+    ],
+)
+def test_a_bad_data_option_is_refused_as_every_command_refuses_one(argv, error, tmp_path, capsys, monkeypatch):
+    """The data configs bound their numbers with the core's one check (``unifer.configs.check_options``): the same
+    one-line message as ``unifer eval --batch-size 0``, each bad option named with its value, nothing written."""
+    from unifer.commands import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["data", *argv]) == 2
+    assert capsys.readouterr().err == f"unifer data: error: {error}\n"
+    assert not any(tmp_path.iterdir())
+
+
+def test_curation_settings_refuse_a_backend_from_python_too():
+    """argparse checks ``--backend``'s choices; a library caller of ``Settings`` is checked by the same rule."""
+    from unifer.data.configs import Settings
+
+    with pytest.raises(ValueError, match=r"^--backend must be one of transformers, vllm \(got 'sglang'\)\.$"):
+        Settings(backend="sglang")
