@@ -14,10 +14,10 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any
 
+from unifer.data.configs import Settings
 from unifer.images import ImageInputError, prepare_image
 
 from .items import Item
-from .settings import Settings
 
 #: What a teacher yields per item: (item, its K texts or None, the error message or None).
 Answer = tuple[Item, list[str] | None, str | None]

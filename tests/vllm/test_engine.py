@@ -52,8 +52,9 @@ def well_formed(reasoning: str, label: str) -> Generation:
 def test_candidate_probabilities_match_transformers(vllm_engine, transformers_engine):
     requests = faces(4, offset=10)
     generated = transformers_engine.generate(requests, batch_size=4, max_new_tokens=MAX_NEW_TOKENS)
-    # The model's own generations, and well-formed texts whose "><" and ">label" merge across the tag boundary in
-    # BPE (the case that summed the wrong tokens when vLLM got prompt + reasoning + tag as one string).
+    # The model's own generations (scored after their token ids: the old text concatenation, prompt + response +
+    # tag as one string, let BPE merge across the boundary and summed other tokens, off by up to 0.0056 here) and
+    # well-formed texts without ids (scored after their own tokenization up to where the answer begins).
     written = [
         well_formed("The brows are lowered and drawn together.", "anger"),
         well_formed("the mouth corners are raised into a smile", "happiness"),
