@@ -332,6 +332,18 @@ class Ferbench(datasets.GeneratorBasedBuilder):
                 yield example["id"], example
 
 
+def _skipped_section(skipped: Sequence[Mapping[str, str]], shown: int = 50) -> str:
+    """The card's list of rows whose image was missing or unreadable (the first ``shown``; all in skipped.jsonl)."""
+    if not skipped:
+        return "None: every image of the official index was found and readable."
+    listed = "\n".join(f"- `{b['id']}` `{b['image_path']}` ({b['reason']})" for b in skipped[:shown])
+    more = f"\n- … {len(skipped) - shown} more" if len(skipped) > shown else ""
+    return (
+        f"Rows skipped because their image was missing or unreadable: {len(skipped)} (all listed "
+        f"in `skipped.jsonl`; ids keep their official positions).\n\n{listed}{more}"
+    )
+
+
 def _card_body(
     outputs,
     histograms: Mapping[str, Counter],
@@ -354,14 +366,6 @@ def _card_body(
         ("subset", "index file", "sha256"), ((s, INDEX_PATHS[s], f"`{INDEX_SHA256[s]}`") for s in subsets)
     )
     index_note = f"Index: {index_source}, verified by sha256:\n\n{shas}"
-    skipped_part = "None: every image of the official index was found and readable."
-    if skipped:
-        listed = "\n".join(f"- `{b['id']}` `{b['image_path']}` ({b['reason']})" for b in skipped[:50])
-        more = f"\n- … {len(skipped) - 50} more" if len(skipped) > 50 else ""
-        skipped_part = (
-            f"Rows skipped because their image was missing or unreadable: {len(skipped)} (all listed "
-            f"in `skipped.jsonl`; ids keep their official positions).\n\n{listed}{more}"
-        )
     return f"""
 # FERBench
 
@@ -391,7 +395,7 @@ the official label string in `all`, which mixes four label sets), `canonical_lab
 
 ### Skipped images
 
-{skipped_part}
+{_skipped_section(skipped)}
 
 {provenance(command, index_note)}"""
 
