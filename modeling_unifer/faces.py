@@ -63,9 +63,6 @@ class FaceResult:
     prediction: FERPrediction
     detected: bool = True
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"face": self.face, "box": list(self.box), "detected": self.detected, **self.prediction.to_dict()}
-
 
 # ------------------------------------------------------------------------------------------------ loading
 
