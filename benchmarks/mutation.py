@@ -64,7 +64,22 @@ PACKAGE_DIRS = {
     "space": "unifer.space",
 }
 # Imported once in the parent, so that each forked child only imports the module under test and the tests.
-WARM_IMPORTS = ("pytest", "pytest_timeout", "hypothesis", "hypothesis.extra.pytestplugin", "numpy", "sklearn.metrics")
+WARM_IMPORTS = (
+    "pytest",
+    "pytest_timeout",
+    "hypothesis",
+    "hypothesis.extra.pytestplugin",
+    "numpy",
+    "scipy",
+    "sklearn.metrics",
+    "pandas",
+    "pyarrow",
+    "PIL.Image",
+    "yaml",
+    "huggingface_hub",
+    "transformers",
+    "matplotlib.pyplot",
+)
 
 
 @dataclass
@@ -158,7 +173,7 @@ def run_tests(name: str, source: str, origin: str, tests: list[str], timeout: fl
         # the tests use.
         os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
         plugins = ["-p", "pytest_timeout", "-p", "hypothesis.extra.pytestplugin", "-p", "no:cacheprovider"]
-        arguments = [*tests, *plugins, "-x", "-q", "--rootdir", str(REPO), "-W", "ignore"]
+        arguments = [*tests, *plugins, "-m", "not slow", "-x", "-q", "--rootdir", str(REPO), "-W", "ignore"]
         os._exit(int(pytest.main(arguments)))
     deadline = started + timeout
     while time.perf_counter() < deadline:
@@ -205,6 +220,9 @@ def mutate_module(key: str, limit: int | None, timeout_factor: float, rerun: dic
         changed = [b for a, b in zip(original.splitlines(), mutated.splitlines()) if a != b]
         mutant.after = changed[0] if changed else ""
         mutant.outcome, _ = run_tests(name, mutated, str(path), tests, timeout)
+        if mutant.outcome == "passed":
+            print(f"  survived {mutant.operator} line {mutant.line}:", flush=True)
+            print(f"    - {mutant.before.strip()}\n    + {mutant.after.strip()}", flush=True)
     counted = [m for _, m in mutants if m.outcome in ("passed", "failed", "timeout", "killed before")]
     killed = sum(m.outcome != "passed" for m in counted)
     survivors = [m for m in counted if m.outcome == "passed"]
@@ -248,9 +266,6 @@ def main(argv: list[str] | None = None) -> None:
             f"{result['seconds']:.0f} s",
             flush=True,
         )
-        for survivor in result["survivors"]:
-            print(f"  survived {survivor['operator']} line {survivor['line']}:")
-            print(f"    - {survivor['before'].strip()}\n    + {survivor['after'].strip()}")
     print("\nmodule     mutants  killed  score")
     for r in results:
         print(f"{r['module']:<10} {r['mutants']:>7} {r['killed']:>7}  {r['score']:.1%}")
