@@ -96,17 +96,23 @@ def _to_8_bit(image: Image.Image) -> Image.Image:
 # ------------------------------------------------------------------------------------------------ detection
 
 
-def _cascade():
+class DetectorUnavailableError(ImportError):
+    """The face detector cannot run here (OpenCV missing, or a 5.x OpenCV without cascades); the message says what
+    to install."""
+
+
+def detector():
+    """The loaded Haar cascade (once per process), or :class:`DetectorUnavailableError` saying what to install."""
     global _CASCADE_CLASSIFIER
     if _CASCADE_CLASSIFIER is None:
         try:
             import cv2
         except ImportError:
-            raise ImportError(
+            raise DetectorUnavailableError(
                 "Face detection needs OpenCV 4.x: pip install 'unifer[faces]' (or pass your own boxes)."
             ) from None
         if not hasattr(cv2, "CascadeClassifier"):
-            raise ImportError(
+            raise DetectorUnavailableError(
                 f"OpenCV {cv2.__version__} has no Haar cascades (the 5.x wheels dropped them): "
                 "pip install 'opencv-python-headless>=4.9,<5' (the unifer[faces] extra), or pass your own boxes."
             )
@@ -127,7 +133,7 @@ def detect_faces(image: Image.Image) -> list[Box]:
     """
     import cv2
 
-    cascade = _cascade()
+    cascade = detector()
     scale = min(1.0, DETECTION_MAX_SIDE / max(image.size))
     small = image if scale == 1.0 else image.resize((round(image.width * scale), round(image.height * scale)))
     gray = cv2.cvtColor(np.asarray(small.convert("RGB")), cv2.COLOR_RGB2GRAY)

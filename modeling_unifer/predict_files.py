@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from unifer.configs import PredictConfig
-from unifer.faces import FaceResult, find_faces, load_photo, predict_crops
+from unifer.faces import FaceResult, detector, find_faces, load_photo, predict_crops
 from unifer.images import ImageInputError
 from unifer.jsonl import Ledger, check_run_settings, read_records, write_records
 from unifer.video import VIDEO_SUFFIXES, FaceTracker, VideoInputError, check_video, sample_frames
@@ -226,6 +226,8 @@ def predict_files(config: PredictConfig, engine: Any = None, *, progress: bool =
     out, path = Path(config.out), ledger_path(config.out)
     settings = {name: getattr(config, name) for name in RUN_SETTINGS}
     check_run_settings(path.parent, settings, file_name=path.name + ".settings.json", what="rows", option="--out")
+    if config.detect:
+        detector()  # a missing detector stops the run here, before the model loads, not at the first photo
     files, skipped = collect_inputs(config.inputs)
     summary = PredictSummary(out=str(out), skipped=skipped)
     done = completed_units(path)

@@ -168,3 +168,15 @@ def test_a_video_gives_frames_at_the_asked_rate_within_the_caps(folder):
     assert np.abs(first - np.asarray(crossing_faces(0)[0], dtype=float)).mean() < 12  # the frame that was written
     with pytest.raises(VideoInputError, match=r"crossing\.mp4: 12 frames at 2 fps, more than the cap of 10"):
         list(sample_frames(folder / "clips" / "crossing.mp4", fps=READ_FPS, max_frames=10))
+
+
+def test_an_opencv_without_cascades_is_named_before_the_model_loads(tmp_path, monkeypatch, capsys):
+    import types
+
+    import unifer.faces
+
+    monkeypatch.setitem(sys.modules, "cv2", types.SimpleNamespace(__version__="5.1.0"))  # as the 5.x wheels are
+    monkeypatch.setattr(unifer.faces, "_CASCADE_CLASSIFIER", None)
+    args = ["predict", str(tmp_path), "--out", str(tmp_path / "rows.jsonl"), "--model", str(tmp_path / "no-model")]
+    assert main(args) == 2
+    assert "pip install 'opencv-python-headless>=4.9,<5'" in capsys.readouterr().err

@@ -3,14 +3,21 @@
 
 from __future__ import annotations
 
+import sys
+
 from unifer.commands.parsing import UniferArgumentParser
 from unifer.configs import PredictConfig
 
 
 def run(config: PredictConfig) -> int:
+    from unifer.faces import DetectorUnavailableError
     from unifer.predict_files import predict_files
 
-    summary = predict_files(config)
+    try:
+        summary = predict_files(config)
+    except DetectorUnavailableError as err:
+        print(f"unifer predict: error: {err}", file=sys.stderr)
+        return 2
     for line in summary.lines():
         print(line)
     return 0
