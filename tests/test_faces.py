@@ -212,3 +212,10 @@ def test_a_photo_with_sixty_faces_is_refused_naming_the_cap(engine, tmp_path):
     ):
         predict_faces(engine, path, EMOTIONS, max_new_tokens=4)
     assert len(predict_faces(engine, path, EMOTIONS, max_new_tokens=1, max_faces=100, probabilities=False)) > 32
+
+
+def test_a_12_megapixel_photo_is_searched_downscaled_and_boxed_in_its_own_pixels():
+    scene, expected = three_faces()
+    big = scene.resize((4000, 3000), Image.Resampling.BICUBIC)  # 960×720 → 4000×3000: boxes scale by 25/6
+    scale = 4000 / 960
+    assert_matches([[v * scale for v in box] for box in expected], detect_faces(big))
