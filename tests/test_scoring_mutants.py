@@ -19,3 +19,10 @@ def test_paper_mode_counts_errors_when_most_items_failed():
     responses = ["<answer>fear</answer>", "<answer>anger</answer>", "ERROR", "ERROR", "ERROR"]
     result = score(responses, ["fear"] * 5, errors=[False, False, True, True, True], extraction="paper", bootstrap=0)
     assert (result["total"], result["errors"], result["valid"], result["accuracy"]) == (5, 3, 2, 0.5)
+
+
+def test_paper_mode_unparsed_rate_is_unknowns_over_scored_items():
+    # "nothing" names no candidate, alias or synonym: 3 unknowns among 4 scored items (the error item is not scored).
+    responses = ["<answer>fear</answer>", "nothing", "nothing", "nothing", "ERROR"]
+    result = score(responses, ["fear"] * 5, errors=[0, 0, 0, 0, 1], extraction="paper", bootstrap=0)
+    assert (result["unknowns"], result["unparsed_count"], result["unparsed_rate"]) == (3, 3, 0.75)
