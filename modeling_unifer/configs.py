@@ -19,6 +19,10 @@ from unifer.images import DEFAULT_IMAGE_SIZE
 from unifer.prompts import REASONING_MAX_NEW_TOKENS
 from unifer.video import DEFAULT_MAX_FRAMES, DEFAULT_MAX_SECONDS
 
+#: The openai engine's defaults (:class:`unifer.openai_engine.OpenAIEngine`), here so that ``--help`` shows them
+#: without importing the engine (and torch).
+OPENAI_CONCURRENCY, OPENAI_REQUEST_TIMEOUT, OPENAI_MAX_RETRIES = 8, 120.0, 5
+
 
 def option_name(name: str) -> str:
     """The command-line spelling of field ``name``: ``batch_size`` -> ``--batch-size``."""
@@ -118,15 +122,19 @@ class EvalConfig:
         metadata={"help": "--backend openai: environment variable holding the API key (default: OPENAI_API_KEY)"},
     )
     concurrency: int | None = field(
-        default=None, metadata={"help": "--backend openai: requests in flight (default: 8)"}
+        default=None, metadata={"help": f"--backend openai: requests in flight (default: {OPENAI_CONCURRENCY})"}
     )
     request_timeout: float | None = field(
-        default=None, metadata={"help": "--backend openai: seconds per attempt before a retry (default: 120)"}
+        default=None,
+        metadata={
+            "help": f"--backend openai: seconds per attempt before a retry (default: {OPENAI_REQUEST_TIMEOUT:g})"
+        },
     )
     max_retries: int | None = field(
         default=None,
         metadata={
-            "help": "--backend openai: retries per request on 429, 5xx, timeouts (the openai SDK's; default: 5)"
+            "help": f"--backend openai: retries per request on 429, 5xx, timeouts (the openai SDK's; default: "
+            f"{OPENAI_MAX_RETRIES})"
         },
     )
     num_threads: int | None = field(

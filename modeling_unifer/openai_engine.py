@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any
 
+from .configs import OPENAI_CONCURRENCY, OPENAI_MAX_RETRIES, OPENAI_REQUEST_TIMEOUT
 from .inference import FERRequest, Generation
 from .prompts import REASONING_MAX_NEW_TOKENS
 
@@ -51,8 +52,8 @@ def make_client(
     base_url: str | None = None,
     *,
     api_key_env: str | None = None,
-    request_timeout: float = 120.0,
-    max_retries: int = 5,
+    request_timeout: float = OPENAI_REQUEST_TIMEOUT,
+    max_retries: int = OPENAI_MAX_RETRIES,
 ):
     """An ``openai.OpenAI`` client for ``base_url`` (None: the SDK's default, ``OPENAI_BASE_URL`` or OpenAI's API).
 
@@ -140,9 +141,9 @@ class OpenAIEngine:
         *,
         base_url: str | None = None,
         api_key_env: str | None = None,
-        concurrency: int = 8,
-        request_timeout: float = 120.0,
-        max_retries: int = 5,
+        concurrency: int = OPENAI_CONCURRENCY,
+        request_timeout: float = OPENAI_REQUEST_TIMEOUT,
+        max_retries: int = OPENAI_MAX_RETRIES,
         client: Any = None,
     ):
         if concurrency < 1:
