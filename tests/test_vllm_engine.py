@@ -187,6 +187,18 @@ def test_too_few_gpus_for_the_launch_is_refused_with_the_fix():
         rank_devices(2, environ)
 
 
+@pytest.mark.parametrize(("overrides", "heads", "head_size"), [({}, 4, 16), ({"head_dim": 32}, 2, 32)])
+def test_tiny_model_head_size_for_vllm(overrides, heads, head_size):
+    """vLLM's CPU attention has no kernel for the default tiny model's head size (64 / 4 heads = 16); head_dim=32
+    gives 64 / 2 heads (the tier's model) and leaves the default alone."""
+    from unifer.tiny import build_tokenizer, tiny_config
+
+    text = tiny_config(build_tokenizer(), **overrides).text_config
+    assert (text.num_attention_heads, text.hidden_size // text.num_attention_heads) == (heads, head_size)
+    with pytest.raises(ValueError, match="head_dim=48 needs hidden_size=64"):
+        tiny_config(build_tokenizer(), head_dim=48)
+
+
 def test_no_requests_start_nothing(tiny_model_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", None)  # importing vLLM would fail: nothing may try
     assert VLLMEngine(str(tiny_model_path)).generate([]) == []
