@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from unifer.commands.parsing import UniferArgumentParser
+from unifer.commands.parsing import UniferArgumentParser, subcommand_parser
 from unifer.data.configs import (
     BUILD_CONFIGS,
     CommandConfig,
@@ -107,10 +107,7 @@ def run_curate(config: CurateCotConfig) -> int:
 def make_parser(subparsers=None) -> UniferArgumentParser:
     """``unifer data`` with its actions ``build DATASET``, ``ingest`` and ``curate-cot``; registered as ``data``
     under ``subparsers`` when given."""
-    if subparsers is None:
-        parser = UniferArgumentParser(prog="unifer data", description=DESCRIPTION)
-    else:
-        parser = subparsers.add_parser("data", help=DESCRIPTION, description=DESCRIPTION)
+    parser = subcommand_parser(subparsers, "data", help=DESCRIPTION)
     actions = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     build = actions.add_parser("build", help="build FERBench, UniFER-CoT/RLVR or SynFER")
     datasets = build.add_subparsers(dest="kind", metavar="DATASET", required=True)

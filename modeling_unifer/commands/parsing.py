@@ -103,15 +103,22 @@ def parsed_configs(args: argparse.Namespace) -> tuple:
     return (args,) if parser is None else parser.parse_dict(vars(args), allow_extra_keys=True)
 
 
+def subcommand_parser(
+    subparsers, name: str, config_class=None, *, help: str, description: str | None = None
+) -> UniferArgumentParser:
+    """The parser of ``unifer NAME`` (options: ``config_class``'s fields, if given): registered in ``subparsers``
+    (the ``unifer`` parser's, as TRL's ``make_parser``), or standalone when None."""
+    description = description or help
+    if subparsers is None:
+        return UniferArgumentParser(config_class, prog=f"unifer {name}", description=description)
+    return subparsers.add_parser(name, dataclass_types=config_class, help=help, description=description)
+
+
 def command_parser(
     subparsers, name: str, config_class, run, *, help: str, description: str | None = None
 ) -> UniferArgumentParser:
-    """The parser of ``unifer NAME``, whose options are ``config_class``'s fields and which runs ``run(config)``:
-    registered in ``subparsers`` (the ``unifer`` parser's, as TRL's ``make_parser``), or standalone when None."""
-    description = description or help
-    if subparsers is None:
-        parser = UniferArgumentParser(config_class, prog=f"unifer {name}", description=description)
-    else:
-        parser = subparsers.add_parser(name, dataclass_types=config_class, help=help, description=description)
+    """The parser of ``unifer NAME``, whose options are ``config_class``'s fields and which runs ``run(config)``
+    (see :func:`subcommand_parser`)."""
+    parser = subcommand_parser(subparsers, name, config_class, help=help, description=description)
     parser.set_defaults(handler=run)
     return parser
