@@ -253,9 +253,8 @@ class Settings:
             self,
             {**dict.fromkeys(counts, 1), **dict.fromkeys(("retries", "limit", "max_per_class"), 0)},
             positive=["timeout"],
+            fractions=["dedup_threshold"],
         )
-        if not 0 < self.dedup_threshold <= 1:
-            raise ValueError(f"--dedup-threshold must be in (0, 1] (got {self.dedup_threshold}).")
 
     def settings(self) -> dict[str, Any]:
         """The knobs alone, as a dict (also for a :class:`CurateCotConfig`, without its input and output)."""

@@ -29,10 +29,15 @@ def option_name(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def check_options(config, at_least: dict[str, float] | None = None, positive: typing.Sequence[str] = ()) -> None:
+def check_options(
+    config,
+    at_least: dict[str, float] | None = None,
+    positive: typing.Sequence[str] = (),
+    fractions: typing.Sequence[str] = (),
+) -> None:
     """Refuse impossible values of ``config`` in one ``ValueError`` naming each option: numbers below their bound in
-    ``at_least`` (``{"batch_size": 1}``), numbers not above 0 in ``positive`` (seconds, rates; None passes both),
-    and ``Literal`` fields outside their values (argparse checks those on the command line; this checks them from
+    ``at_least`` (``{"batch_size": 1}``), numbers not above 0 in ``positive`` (seconds, rates), numbers outside
+    (0, 1] in ``fractions`` (shares, similarities; None passes all three), and ``Literal`` fields outside their values (argparse checks those on the command line; this checks them from
     Python too). Every config of the CLI, core and data alike, checks its bounds here.
 
     Example (``EvalConfig.__post_init__`` calls it):
@@ -49,6 +54,11 @@ def check_options(config, at_least: dict[str, float] | None = None, positive: ty
         f"{option_name(name)} must be positive (got {getattr(config, name)})"
         for name in positive
         if getattr(config, name) is not None and not getattr(config, name) > 0
+    ]
+    problems += [
+        f"{option_name(name)} must be in (0, 1] (got {getattr(config, name)})"
+        for name in fractions
+        if getattr(config, name) is not None and not 0 < getattr(config, name) <= 1
     ]
     hints = typing.get_type_hints(type(config))
     for item in fields(config):
@@ -162,6 +172,7 @@ class EvalConfig:
                 "num_threads": 1,
             },
             positive=["request_timeout"],
+            fractions=["gpu_memory_utilization"],
         )
         for backend, options in (
             ("vllm", self.vllm_options()),
@@ -176,8 +187,6 @@ class EvalConfig:
                 "--probabilities and --dtype need a local engine (--backend transformers or vllm): a server returns "
                 "text, in the dtype it was started with."
             )
-        if self.gpu_memory_utilization is not None and not 0 < self.gpu_memory_utilization <= 1:
-            raise ValueError(f"--gpu-memory-utilization must be in (0, 1] (got {self.gpu_memory_utilization}).")
 
     def vllm_options(self) -> dict[str, int | float | None]:
         """The vLLM engine's own options (None: vLLM's default)."""
