@@ -45,20 +45,14 @@ def check_options(
         Traceback (most recent call last):
         ValueError: --batch-size must be at least 1 (got 0).
     """
+    # (field, what it must be, whether a value is allowed)
+    bounds = [(name, f"at least {low}", lambda value, low=low: value >= low) for name, low in (at_least or {}).items()]
+    bounds += [(name, "positive", lambda value: value > 0) for name in positive]
+    bounds += [(name, "in (0, 1]", lambda value: 0 < value <= 1) for name in fractions]
     problems = [
-        f"{option_name(name)} must be at least {low} (got {getattr(config, name)})"
-        for name, low in (at_least or {}).items()
-        if getattr(config, name) is not None and getattr(config, name) < low
-    ]
-    problems += [
-        f"{option_name(name)} must be positive (got {getattr(config, name)})"
-        for name in positive
-        if getattr(config, name) is not None and not getattr(config, name) > 0
-    ]
-    problems += [
-        f"{option_name(name)} must be in (0, 1] (got {getattr(config, name)})"
-        for name in fractions
-        if getattr(config, name) is not None and not 0 < getattr(config, name) <= 1
+        f"{option_name(name)} must be {rule} (got {getattr(config, name)})"
+        for name, rule, allowed in bounds
+        if getattr(config, name) is not None and not allowed(getattr(config, name))
     ]
     hints = typing.get_type_hints(type(config))
     for item in fields(config):
