@@ -35,15 +35,6 @@ SAMPLING_SETTINGS = ("samples_per_item", "temperature", "top_p", "max_new_tokens
 INGEST_FORMATS = ("ferbench", "rlvr")
 
 
-def _option(default: Any = MISSING, help: str = "", **argparse_options: Any) -> Any:
-    """A field whose metadata is what ``HfArgumentParser`` passes to ``add_argument`` (help, metavar, choices);
-    without ``default``, the option is required. A list default is copied for each instance."""
-    metadata = {"help": help, **argparse_options}
-    if isinstance(default, (list, tuple)):
-        return field(default_factory=lambda: list(default), metadata=metadata)
-    return field(default=default, metadata=metadata)
-
-
 def _default(spec) -> Any:
     if spec.default_factory is not MISSING:
         return spec.default_factory()
@@ -96,11 +87,14 @@ class CommandConfig:
 class PublishOptions:
     """Where a built folder goes besides ``--out``; not part of what is built (no card records them)."""
 
-    push_to_hub: str | None = _option(
-        None, "upload the folder to this Hub dataset repository (private by default)", metavar="REPO"
+    push_to_hub: str | None = field(
+        default=None,
+        metadata={"help": "upload the folder to this Hub dataset repository (private by default)", "metavar": "REPO"},
     )
-    public: bool = _option(False, "create the Hub repository as public (check the images' licences first)")
-    overwrite: bool = _option(False, "replace the dataset in a non-empty --out folder")
+    public: bool = field(
+        default=False, metadata={"help": "create the Hub repository as public (check the images' licences first)"}
+    )
+    overwrite: bool = field(default=False, metadata={"help": "replace the dataset in a non-empty --out folder"})
 
 
 @dataclass
@@ -109,11 +103,20 @@ class FerbenchBuildConfig(CommandConfig):
 
     COMMAND: ClassVar[str] = "unifer data build ferbench"
 
-    images_root: str = _option(help="folder holding RAF-DB/, FERPlus/, AffectNet/, SFEW-2.0/ as in the official paths")
-    out: str = _option(help="output folder")
-    index_dir: str | None = _option(None, "local copies of the official *_qa.json files (default: download)")
-    subsets: list[str] = _option(list(SUBSETS), "subsets to build (in paper order)", choices=SUBSETS, metavar="SUBSET")
-    allow_missing: bool = _option(False, "skip missing/unreadable images (listed in skipped.jsonl) instead of failing")
+    images_root: str = field(
+        metadata={"help": "folder holding RAF-DB/, FERPlus/, AffectNet/, SFEW-2.0/ as in the official paths"}
+    )
+    out: str = field(metadata={"help": "output folder"})
+    index_dir: str | None = field(
+        default=None, metadata={"help": "local copies of the official *_qa.json files (default: download)"}
+    )
+    subsets: list[str] = field(
+        default_factory=lambda: list(SUBSETS),
+        metadata={"help": "subsets to build (in paper order)", "choices": SUBSETS, "metavar": "SUBSET"},
+    )
+    allow_missing: bool = field(
+        default=False, metadata={"help": "skip missing/unreadable images (listed in skipped.jsonl) instead of failing"}
+    )
 
     def __post_init__(self):
         super().__post_init__()
@@ -131,9 +134,9 @@ class RlvrBuildConfig(CommandConfig):
     #: The ``cot_rlvr.KINDS`` entry this config builds.
     KIND: ClassVar[str] = "rlvr"
 
-    json: str = _option(help="released JSON list or JSONL with image_path, problem, solution")
-    images_root: str = _option(help="folder the rows' image_path values are under")
-    out: str = _option(help="output folder")
+    json: str = field(metadata={"help": "released JSON list or JSONL with image_path, problem, solution"})
+    images_root: str = field(metadata={"help": "folder the rows' image_path values are under"})
+    out: str = field(metadata={"help": "output folder"})
 
 
 @dataclass
@@ -143,13 +146,15 @@ class CotBuildConfig(CommandConfig):
     COMMAND: ClassVar[str] = "unifer data build cot"
     KIND: ClassVar[str] = "cot"
 
-    json: str = _option(help="released JSON list or JSONL with image_path, question, response")
-    images_root: str = _option(help="folder the rows' image_path values are under")
-    out: str = _option(help="output folder")
-    answer_filter: bool = _option(
-        True,
-        "refuse responses that name no single candidate in one <answer> block; --no-answer-filter keeps them (the "
-        "official SFT trained on every released row), and the summary and card count them",
+    json: str = field(metadata={"help": "released JSON list or JSONL with image_path, question, response"})
+    images_root: str = field(metadata={"help": "folder the rows' image_path values are under"})
+    out: str = field(metadata={"help": "output folder"})
+    answer_filter: bool = field(
+        default=True,
+        metadata={
+            "help": "refuse responses that name no single candidate in one <answer> block; --no-answer-filter keeps them (the "
+            "official SFT trained on every released row), and the summary and card count them"
+        },
     )
 
 
@@ -163,15 +168,22 @@ class SynferBuildConfig(CommandConfig):
 
     COMMAND: ClassVar[str] = "unifer data build synfer"
 
-    out: str = _option(help="output folder")
-    n_per_class: int = _option(help="training faces per emotion (cot and rlvr)")
-    test_per_class: int | None = _option(None, "benchmark faces per emotion (default: n-per-class // 4, at least 1)")
-    seed: int = _option(0, "seed of the face streams (benchmark faces come from stream seed + 1)")
-    size: int = _option(224, "image side in pixels")
-    emotions: list[str] | None = _option(None, "emotions to draw, names or aliases (default: all eight)")
-    num_proc: int | None = _option(None, "drawing processes (default: CPU count, at most 8)")
-    style: str = _option(
-        "default", "SynFER look: default, or bold (the quickstart's 56 px faces: bigger cues, no nuisance)"
+    out: str = field(metadata={"help": "output folder"})
+    n_per_class: int = field(metadata={"help": "training faces per emotion (cot and rlvr)"})
+    test_per_class: int | None = field(
+        default=None, metadata={"help": "benchmark faces per emotion (default: n-per-class // 4, at least 1)"}
+    )
+    seed: int = field(
+        default=0, metadata={"help": "seed of the face streams (benchmark faces come from stream seed + 1)"}
+    )
+    size: int = field(default=224, metadata={"help": "image side in pixels"})
+    emotions: list[str] | None = field(
+        default=None, metadata={"help": "emotions to draw, names or aliases (default: all eight)"}
+    )
+    num_proc: int | None = field(default=None, metadata={"help": "drawing processes (default: CPU count, at most 8)"})
+    style: str = field(
+        default="default",
+        metadata={"help": "SynFER look: default, or bold (the quickstart's 56 px faces: bigger cues, no nuisance)"},
     )
 
     def __post_init__(self):
@@ -195,15 +207,26 @@ class IngestConfig(CommandConfig):
 
     COMMAND: ClassVar[str] = "unifer data ingest"
 
-    images_root: str = _option(help="folder with one sub-folder per class (or see --csv)")
-    out: str = _option(help="output folder")
-    csv: str | None = _option(None, "CSV of path,label rows (paths relative to --images-root) instead of folders")
-    label_map: str | None = _option(
-        None, "JSON file or 'folder=emotion,folder=emotion' (default: folder names read as emotions or their aliases)"
+    images_root: str = field(metadata={"help": "folder with one sub-folder per class (or see --csv)"})
+    out: str = field(metadata={"help": "output folder"})
+    csv: str | None = field(
+        default=None, metadata={"help": "CSV of path,label rows (paths relative to --images-root) instead of folders"}
     )
-    name: str | None = _option(None, "dataset / config name (default: the images folder's name)")
-    format: str = _option(
-        "ferbench", "benchmark rows (split test) or RLVR training rows (split train)", choices=INGEST_FORMATS
+    label_map: str | None = field(
+        default=None,
+        metadata={
+            "help": "JSON file or 'folder=emotion,folder=emotion' (default: folder names read as emotions or their aliases)"
+        },
+    )
+    name: str | None = field(
+        default=None, metadata={"help": "dataset / config name (default: the images folder's name)"}
+    )
+    format: str = field(
+        default="ferbench",
+        metadata={
+            "help": "benchmark rows (split test) or RLVR training rows (split train)",
+            "choices": INGEST_FORMATS,
+        },
     )
 
     def __post_init__(self):
@@ -217,35 +240,61 @@ class IngestConfig(CommandConfig):
 class Settings:
     """Curation knobs; each is also the ``unifer data curate-cot`` option of the same name."""
 
-    config: str | None = _option(None, "the input's RLVR config (if not given: its only config, else 'rlvr')")
-    backend: Literal["transformers", "vllm"] = _option("transformers", "engine of a local teacher")
-    model_name: str | None = _option(
-        None, "served model name, for an endpoint teacher (if not given: the first of GET /models)"
+    config: str | None = field(
+        default=None, metadata={"help": "the input's RLVR config (if not given: its only config, else 'rlvr')"}
     )
-    samples_per_item: int = _option(4, "teacher samples per item", metavar="K")
-    max_per_item: int | None = _option(None, "keep at most N samples per item", metavar="N")
-    balance_classes: bool = _option(False, "keep as many items per class as the smallest class has")
-    max_per_class: int | None = _option(
-        None, "keep at most N items per class (and stop sampling a class once it has N)", metavar="N"
+    backend: Literal["transformers", "vllm"] = field(
+        default="transformers", metadata={"help": "engine of a local teacher"}
     )
-    dedup: bool = _option(False, "drop near-identical reasoning within an item")
-    dedup_threshold: float = _option(
-        0.9, "word-3-shingle Jaccard similarity of the think text at or above which a sample is a duplicate"
+    model_name: str | None = field(
+        default=None,
+        metadata={"help": "served model name, for an endpoint teacher (if not given: the first of GET /models)"},
     )
-    temperature: float = _option(0.8, "sampling temperature")
-    top_p: float = _option(0.95, "nucleus sampling: the probability mass sampled from")
-    max_new_tokens: int = _option(REASONING_MAX_NEW_TOKENS, "generation budget per sample, in tokens")
-    image_size: int = _option(DEFAULT_IMAGE_SIZE, "side of the (square) image sent, in pixels")
-    concurrency: int = _option(16, "items in flight: parallel requests, or items per local generation batch")
-    retries: int = _option(
-        5, "endpoint retries per request after the first attempt (the openai SDK's, with its backoff)"
+    samples_per_item: int = field(default=4, metadata={"help": "teacher samples per item", "metavar": "K"})
+    max_per_item: int | None = field(
+        default=None, metadata={"help": "keep at most N samples per item", "metavar": "N"}
     )
-    timeout: float = _option(300.0, "endpoint seconds per request")
-    limit: int | None = _option(
-        None, "curate only the first N items of the curation order (a class-balanced random sample)", metavar="N"
+    balance_classes: bool = field(
+        default=False, metadata={"help": "keep as many items per class as the smallest class has"}
     )
-    api_key_env: str | None = _option(None, "environment variable holding the endpoint's API key", metavar="VAR")
-    seed: int = _option(0, "item order and local sampling")
+    max_per_class: int | None = field(
+        default=None,
+        metadata={"help": "keep at most N items per class (and stop sampling a class once it has N)", "metavar": "N"},
+    )
+    dedup: bool = field(default=False, metadata={"help": "drop near-identical reasoning within an item"})
+    dedup_threshold: float = field(
+        default=0.9,
+        metadata={
+            "help": "word-3-shingle Jaccard similarity of the think text at or above which a sample is a duplicate"
+        },
+    )
+    temperature: float = field(default=0.8, metadata={"help": "sampling temperature"})
+    top_p: float = field(default=0.95, metadata={"help": "nucleus sampling: the probability mass sampled from"})
+    max_new_tokens: int = field(
+        default=REASONING_MAX_NEW_TOKENS, metadata={"help": "generation budget per sample, in tokens"}
+    )
+    image_size: int = field(
+        default=DEFAULT_IMAGE_SIZE, metadata={"help": "side of the (square) image sent, in pixels"}
+    )
+    concurrency: int = field(
+        default=16, metadata={"help": "items in flight: parallel requests, or items per local generation batch"}
+    )
+    retries: int = field(
+        default=5,
+        metadata={"help": "endpoint retries per request after the first attempt (the openai SDK's, with its backoff)"},
+    )
+    timeout: float = field(default=300.0, metadata={"help": "endpoint seconds per request"})
+    limit: int | None = field(
+        default=None,
+        metadata={
+            "help": "curate only the first N items of the curation order (a class-balanced random sample)",
+            "metavar": "N",
+        },
+    )
+    api_key_env: str | None = field(
+        default=None, metadata={"help": "environment variable holding the endpoint's API key", "metavar": "VAR"}
+    )
+    seed: int = field(default=0, metadata={"help": "item order and local sampling"})
 
     def __post_init__(self):
         counts = ("samples_per_item", "max_new_tokens", "image_size", "concurrency", "max_per_item")
@@ -267,11 +316,11 @@ class CurateCotConfig(CommandConfig, Settings):
 
     COMMAND: ClassVar[str] = "unifer data curate-cot"
 
-    rlvr: str = _option(help="RLVR dataset folder or Hub id (unifer data ingest --format rlvr, ...)")
-    teacher: str = _option(
-        help="local model path / Hub id, or an OpenAI-compatible endpoint URL (http://host:port/v1)"
+    rlvr: str = field(metadata={"help": "RLVR dataset folder or Hub id (unifer data ingest --format rlvr, ...)"})
+    teacher: str = field(
+        metadata={"help": "local model path / Hub id, or an OpenAI-compatible endpoint URL (http://host:port/v1)"}
     )
-    out: str = _option(help="output folder (rerun with the same one to resume)")
+    out: str = field(metadata={"help": "output folder (rerun with the same one to resume)"})
 
 
 #: ``unifer data build DATASET``'s configs, by DATASET.
