@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from unifer.data import synfer
-from unifer.labels import CANONICAL_EMOTIONS, normalize
+from unifer.labels import CANONICAL_EMOTIONS, normalize, validate_candidates
 
 if TYPE_CHECKING:
     from unifer.data.configs import SynferBuildConfig
@@ -85,8 +85,9 @@ def render(jobs: Sequence[tuple[str, int, int, str]], pool: ProcessPoolExecutor 
 
 
 def synfer_emotions(names: Sequence[str] | None) -> tuple[str, ...]:
-    """Chosen SynFER emotions (aliases allowed), canonical and in canonical order."""
-    chosen = {normalize(name) for name in (names or synfer.SYNFER_EMOTIONS)}
+    """Chosen SynFER emotions (aliases allowed), canonical and in canonical order; two names of one emotion
+    (``happy joy``) or an unknown name are refused with the accepted names."""
+    chosen = {normalize(name) for name in (validate_candidates(names) if names else synfer.SYNFER_EMOTIONS)}
     missing = chosen - set(synfer.SYNFER_EMOTIONS)
     if missing:
         raise ValueError(f"SynFER cannot draw {sorted(missing)}; choose from {', '.join(synfer.SYNFER_EMOTIONS)}.")
