@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from unifer.commands.parsing import UniferArgumentParser, command_parser
+from unifer.commands.parsing import UniferArgumentParser, command_parser, subcommand_parser
 from unifer.configs import ExportMetricConfig, ExportSpaceConfig
 
 
@@ -24,10 +24,7 @@ def run_space(config: ExportSpaceConfig) -> int:
 
 def make_parser(subparsers=None) -> UniferArgumentParser:
     help_text = "write the evaluate metric or the Gradio Space as a Hub folder"
-    if subparsers is None:
-        parser = UniferArgumentParser(prog="unifer export", description=help_text)
-    else:
-        parser = subparsers.add_parser("export", help=help_text, description=help_text)
+    parser = subcommand_parser(subparsers, "export", help=help_text)
     kinds = parser.add_subparsers(dest="artifact", metavar="ARTIFACT", required=True)
     command_parser(
         kinds,
