@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unifer.commands.parsing import UniferArgumentParser
+from unifer.commands.parsing import UniferArgumentParser, subcommand_parser
 from unifer.trainers.train import STAGES, recipe_names
 
 VERBOSITY = {"-v": "verbose", "--verbose": "verbose", "-q": "quiet", "--quiet": "quiet"}
@@ -64,10 +64,7 @@ def make_parser(subparsers=None) -> UniferArgumentParser:
         f"[--key value ...]. `unifer train sft --help-all` lists every option. Shipped recipes: "
         f"{', '.join(recipe_names())}."
     )
-    if subparsers is None:
-        parser = UniferArgumentParser(prog="unifer train", description=description)
-    else:
-        parser = subparsers.add_parser("train", help=help_text, description=description)
+    parser = subcommand_parser(subparsers, "train", help=help_text, description=description)
     parser.add_argument("stage", choices=STAGES)
     parser.add_argument(
         "options",
