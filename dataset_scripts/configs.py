@@ -297,10 +297,11 @@ class Settings:
     seed: int = field(default=0, metadata={"help": "item order and local sampling"})
 
     def __post_init__(self):
-        counts = ("samples_per_item", "max_new_tokens", "image_size", "concurrency", "max_per_item")
+        # --limit at least 1, as everywhere (eval's, ingest's): 0 items is no run, not a quick one.
+        counts = ("samples_per_item", "max_new_tokens", "image_size", "concurrency", "max_per_item", "limit")
         check_options(
             self,
-            {**dict.fromkeys(counts, 1), **dict.fromkeys(("retries", "limit", "max_per_class"), 0)},
+            {**dict.fromkeys(counts, 1), **dict.fromkeys(("retries", "max_per_class"), 0)},
             positive=["timeout"],
             fractions=["dedup_threshold"],
         )

@@ -17,3 +17,13 @@ def test_synfer_emotions_are_refused_with_the_accepted_names(tmp_path, capsys, e
     assert main(["data", "build", "synfer", "--out", str(out), "--n-per-class", "1", "--emotions", *emotions]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and not out.exists()
+
+
+def test_limit_0_is_refused_alike_by_eval_and_curation():
+    from unifer.configs import EvalConfig
+    from unifer.data.configs import CurateCotConfig
+
+    with pytest.raises(ValueError, match=r"--limit must be at least 1 \(got 0\)"):
+        EvalConfig(model="m", benchmark="b", output_dir="o", limit=0)
+    with pytest.raises(ValueError, match=r"--limit must be at least 1 \(got 0\)"):
+        CurateCotConfig(rlvr="r", teacher="t", out="o", limit=0)
