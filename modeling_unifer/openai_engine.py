@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from typing import Any
+from typing import Any, TypeVar
 
 from .configs import OPENAI_CONCURRENCY, OPENAI_MAX_RETRIES, OPENAI_REQUEST_TIMEOUT
 from .inference import FERRequest, Generation
@@ -29,6 +30,34 @@ DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 #: Status codes that mean the run itself is misconfigured (bad key, unknown model or route): asking about the next
 #: item cannot go better, so the run stops with the server's message instead of failing every item.
 _FATAL_STATUS = {401: "the API key was refused", 403: "access denied", 404: "no such model or route"}
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def completed_in_threads(
+    function: Callable[[T], R], inputs: Iterable[T], concurrency: int, *, name: str = "openai"
+) -> Iterator[list[tuple[T, R]]]:
+    """``function`` over ``inputs`` in ``concurrency`` threads: yields ``[(input, result), …]`` as calls complete.
+    At most ``concurrency`` calls are in flight and the next input is drawn only when one completes, so memory stays
+    flat and a consumer may stop drawing at once (curation's full classes); an exception from ``function`` is raised
+    here. A stopped consumer or an exception leaves nothing queued behind it.
+
+    Example:
+        >>> sorted(pair for done in completed_in_threads(abs, [-2, 1, -3], 2) for pair in done)
+        [(-3, 3), (-2, 2), (1, 1)]
+    """
+    inputs = iter(inputs)
+    pool = ThreadPoolExecutor(concurrency, thread_name_prefix=name)
+    try:
+        pending = {pool.submit(function, item): item for item in itertools.islice(inputs, concurrency)}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            yield [(pending.pop(future), future.result()) for future in done]
+            pending |= {pool.submit(function, item): item for item in itertools.islice(inputs, len(done))}
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def image_data_url(image: Any) -> str:
@@ -168,17 +197,11 @@ class OpenAIEngine:
         batches). Greedy unless ``sampling`` sets ``temperature`` (``top_p``, ``seed`` pass through; ``do_sample``,
         a local engines' switch, is dropped)."""
         sampling = {"temperature": 0.0, **{k: v for k, v in sampling.items() if k != "do_sample"}}
-        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="openai-engine")
-        try:
-            futures = {
-                pool.submit(self._generate, request, max_new_tokens, sampling): i for i, request in enumerate(requests)
-            }
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                yield [(futures[future], future.result()) for future in done]
-        finally:  # a stopped consumer or a fatal error: drop the queued requests instead of sending them
-            pool.shutdown(wait=True, cancel_futures=True)
+
+        def ask(i: int) -> Generation:
+            return self._generate(requests[i], max_new_tokens, sampling)
+
+        yield from completed_in_threads(ask, range(len(requests)), self.concurrency, name="openai-engine")
 
     def _generate(self, request: FERRequest, max_new_tokens: int, sampling: dict[str, Any]) -> Generation:
         import openai

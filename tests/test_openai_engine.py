@@ -384,3 +384,54 @@ def test_openai_options_are_checked_before_anything_runs():
     with pytest.raises(ValueError, match="--request-timeout must be positive"):
         EvalConfig(**options, backend="openai", request_timeout=0)
     assert EvalConfig(**options, backend="openai", concurrency=4, max_retries=0).max_retries == 0
+
+
+# ------------------------------------------------ completed_in_threads: the engine's and the teacher's request pool
+
+
+def test_completed_in_threads_bounds_what_is_in_flight_and_draws_inputs_lazily():
+    """Twenty calls through three threads: every (input, result) pair comes back once; three calls run together and
+    never more; before the first result is handed over, only three inputs have been drawn (curation relies on it
+    to stop sampling a full class at once)."""
+    from unifer.openai_engine import completed_in_threads
+
+    drawn, active, peak, lock = [], [0], [0], threading.Lock()
+
+    def inputs():
+        for i in range(20):
+            drawn.append(i)
+            yield i
+
+    def square(i):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.05)
+        with lock:
+            active[0] -= 1
+        return i * i
+
+    stream = completed_in_threads(square, inputs(), 3)
+    first = next(stream)
+    assert len(drawn) == 3 and first
+    rest = [pair for done in stream for pair in done]
+    assert sorted(first + rest) == [(i, i * i) for i in range(20)]
+    assert peak[0] == 3
+
+
+def test_completed_in_threads_raises_a_calls_error_and_starts_nothing_after_it():
+    from unifer.openai_engine import completed_in_threads
+
+    started = []
+
+    def fail_first(i):
+        started.append(i)
+        if i == 0:
+            raise ValueError("item 0 failed")
+        time.sleep(0.2)
+        return i
+
+    with pytest.raises(ValueError, match="item 0 failed"):
+        for _ in completed_in_threads(fail_first, range(100), 2):
+            pass
+    assert 0 in started and set(started) <= {0, 1}  # 1 was in flight (or cancelled still queued); 2.. never drawn

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any
 
 from unifer.data.configs import Settings
@@ -48,17 +47,11 @@ class EndpointTeacher:
     def run(self, items: Iterable[Item]) -> Iterator[Answer]:
         """At most ``concurrency`` items in flight; the next is taken only when one completes, so memory stays
         flat and a class found full (``max_per_class``) stops being sampled at once."""
-        items = iter(items)
+        from unifer.openai_engine import completed_in_threads
+
         try:
-            with ThreadPoolExecutor(self.settings.concurrency) as pool:
-                pending = {
-                    pool.submit(self._answer, item) for item in itertools.islice(items, self.settings.concurrency)
-                }
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        yield future.result()
-                    pending |= {pool.submit(self._answer, item) for item in itertools.islice(items, len(done))}
+            for done in completed_in_threads(self._answer, items, self.settings.concurrency, name="teacher"):
+                yield from (answer for _item, answer in done)
         finally:
             self.client.close()
 
