@@ -3,8 +3,8 @@ then score them.
 
 Predictions are appended to ``predictions.jsonl`` and fsynced batch by batch. A run killed at any moment (SIGKILL
 included) and started again with the same arguments generates only what is missing; a half-written last line is
-cut off. Predictions are never deleted: a narrower rerun (fewer subsets, a smaller ``limit``) scores its own
-selection and keeps the rest on disk. The run's settings are kept in ``run.json``, including fingerprints of the
+cut off. Predictions are never deleted: a narrower rerun (fewer subsets, a smaller ``limit``) keeps the folder's
+figures those of every prediction in it and writes its own selection's beside them (``selection/``). The run's settings are kept in ``run.json``, including fingerprints of the
 model's weights and of the benchmark's data files: another model, prompt, generation config or changed data refuses
 to mix into old predictions unless ``overwrite=True`` starts over (a ``run.json`` with no predictions beside it, left
 by a run that failed to start, blocks nothing). Under ``accelerate launch`` every rank takes a strided share of the
@@ -30,6 +30,8 @@ if TYPE_CHECKING:  # torch loads with the engine, not with this module (model_ca
     from unifer.inference import FERPrediction
 
 PREDICTIONS = "predictions.jsonl"
+#: Where a narrower rerun (fewer subsets, a smaller ``limit``) writes its own figures; the folder's stay whole.
+SELECTION_DIR = "selection"
 #: The run's settings: its :class:`~unifer.configs.EvalConfig` and the facts resolved from it (:func:`run_settings`).
 RUN_FILE = "run.json"
 #: ``EvalConfig`` fields a resumed run may change: where and how much it runs and how it is scored, not what the
@@ -377,14 +379,18 @@ def evaluate_model(config: EvalConfig, *, engine: Any = None) -> dict[str, Any] 
     settings["usage"] = token_usage(records)
     (output_dir / RUN_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
     result = score(**prediction_columns(records), extraction=config.extraction, bootstrap=config.bootstrap)
-    write_report(
-        result,
-        output_dir,
-        config={**settings, "items": len(dataset), "predictions_in_folder": in_folder},
-        records=records,
-        title=f"{config.model} on {config.benchmark}",
-        runtime_seconds=time.perf_counter() - started,
-    )
+    facts = {**settings, "items": len(dataset), "predictions_in_folder": in_folder}
+    title = f"{config.model} on {config.benchmark}"
+    report_dir = output_dir
+    if in_folder > len(records):
+        # A narrower rerun: the folder's figures stay those of every prediction in it (one set of settings, checked
+        # above); this selection's own figures go beside them.
+        everything = list(read_records(output_dir / PREDICTIONS))
+        whole = score(**prediction_columns(everything), extraction=config.extraction, bootstrap=config.bootstrap)
+        write_report(whole, output_dir, config=facts, records=everything, title=f"{title} (every prediction)")
+        report_dir = output_dir / SELECTION_DIR
+    elapsed = time.perf_counter() - started
+    write_report(result, report_dir, config=facts, records=records, title=title, runtime_seconds=elapsed)
     return result
 
 

@@ -268,8 +268,12 @@ def test_a_narrower_rerun_scores_its_selection_and_keeps_every_prediction(
     assert len(records(tmp_path / "predictions.jsonl")) == 10  # nothing deleted
     kept = {r["id"]: r for r in records(tmp_path / "predictions.jsonl")}
     assert kept == {r["id"]: r for r in records(out / "predictions.jsonl")}  # nothing regenerated either
-    report = (tmp_path / "report.md").read_text()
+    report = (tmp_path / "selection" / "report.md").read_text()  # the selection's own figures, beside the folder's
     assert " 5 items " in report and "| limit | `5` |" in report and "| predictions_in_folder | `10` |" in report
+    assert json.loads((tmp_path / "selection" / "metrics.json").read_text())["n"] == 5
+    whole = json.loads((tmp_path / "metrics.json").read_text())
+    assert whole["n"] == 10 and whole == json.loads((out / "metrics.json").read_text())  # the folder's stay whole
+    assert "· 10 items" in (tmp_path / "report.md").read_text()
 
 
 def test_changed_benchmark_data_is_refused(tiny_model_path, reference_run, tmp_path):
