@@ -9,8 +9,8 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 
 from unifer import commands as cli
 from unifer.labels import CANONICAL_EMOTIONS, SUBSET_LABELS, SUBSETS
-from unifer.metrics.reports import format_table, write_report
 from unifer.metrics.prediction_files import load_predictions
+from unifer.metrics.reports import format_table, write_report
 from unifer.metrics.scoring import score
 
 from .support import SHARED_FERBENCH, requires_shared
