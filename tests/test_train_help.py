@@ -19,3 +19,20 @@ def test_a_recipe_of_the_other_stage_is_refused_by_name(capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("unifer train: error: grpo_tiny_cpu is a grpo recipe: run `unifer train grpo --config")
     assert len(err.splitlines()) == 1
+
+
+def test_the_recipes_set_no_deprecated_option(tmp_path, recwarn):
+    """transformers 5 renamed gradient_checkpointing to activation_checkpointing; a recipe that sets the old name
+    (or leaves TRL's default on it) warns at every run."""
+    import warnings
+
+    from unifer.trainers.train import make_parser, with_recipe
+
+    for stage in ("sft", "grpo"):
+        for recipe in (f"{stage}_tiny_cpu", f"{stage}_quickstart"):
+            warnings.simplefilter("always")
+            make_parser(stage).parse_args_and_config(
+                with_recipe(stage, ["--config", recipe, "--output_dir", str(tmp_path)])
+            )
+    deprecated = [str(w.message) for w in recwarn if "deprecated" in str(w.message)]
+    assert not deprecated
