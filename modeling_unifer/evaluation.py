@@ -184,7 +184,7 @@ def benchmark_fingerprint(benchmark: str, dataset) -> str:
     )
 
 
-def run_settings(config: EvalConfig, dataset) -> dict[str, Any]:
+def run_settings(config: EvalConfig, dataset, engine: Any = None) -> dict[str, Any]:
     """``run.json``: the config and what it resolves to (fingerprints, the benchmark's config, the prompt's hash).
     A resumed run must match it except in :data:`FREE_ON_RESUME`. ``resolved_dtype``: what ``dtype`` loads here."""
     from unifer.inference import resolve_dtype
@@ -201,22 +201,27 @@ def run_settings(config: EvalConfig, dataset) -> dict[str, Any]:
         "benchmark_config": dataset.config_name,
         "benchmark_fingerprint": benchmark_fingerprint(config.benchmark, dataset),
         "resolved_dtype": None if config.backend == "openai" else resolve_dtype(config.dtype),  # a server's own
-        "processed_image_size": face_size_after_processor(config),
+        "processed_image_size": face_size_after_processor(config, engine),
         "do_sample": False,
         "prompt_sha256": hashlib.sha256(prompt.encode()).hexdigest(),
     }
 
 
-def face_size_after_processor(config: EvalConfig) -> list[int] | None:
+def face_size_after_processor(config: EvalConfig, engine: Any = None) -> list[int] | None:
     """``[height, width]`` of the faces the model sees: its processor resizes ``image_size`` faces within its own
-    pixel limits (None for a server's model or faces kept at their own size)."""
+    pixel limits (None for a server's model or faces kept at their own size). A given engine's own processor is
+    used: its ``model`` may name no folder (the quickstart's model in training)."""
     if config.backend == "openai" or not config.image_size:
         return None
     from transformers import AutoImageProcessor
 
     from unifer.inference import processed_image_size
 
-    return processed_image_size(AutoImageProcessor.from_pretrained(config.model), config.image_size)
+    processor = getattr(engine, "processor", None)
+    image_processor = (
+        processor.image_processor if processor is not None else AutoImageProcessor.from_pretrained(config.model)
+    )
+    return processed_image_size(image_processor, config.image_size)
 
 
 def start_run(output_dir: Path, settings: dict[str, Any], overwrite: bool) -> None:
@@ -353,7 +358,7 @@ def evaluate_model(config: EvalConfig, *, engine: Any = None) -> dict[str, Any] 
     output_dir = Path(config.output_dir)
     rank, world, state = _shard()
     dataset = load_benchmark(config.benchmark, config.config, config.subsets, config.limit)
-    settings = run_settings(config, dataset)
+    settings = run_settings(config, dataset, engine)
     if rank == 0:
         start_run(output_dir, settings, config.overwrite)
     if state is not None:
