@@ -49,10 +49,10 @@ def test_a_reasoning_request_that_runs_out_is_not_blamed_on_the_prompt():
     assert prediction.label is None and prediction.error is None
 
 
-def test_eval_report_says_the_model_always_reasons(tmp_path, caplog):
+def test_eval_report_says_the_model_always_reasons(tiny_model_path, tmp_path, caplog):
     build_synfer(tmp_path / "bench", n_per_class=1, test_per_class=2, size=48, emotions=CANDIDATES, num_proc=1)
     config = EvalConfig(
-        model="stand-in",
+        model=str(tiny_model_path),  # its processor is read for run.json; the stand-in engine generates
         benchmark=str(tmp_path / "bench"),
         output_dir=str(tmp_path / "run"),
         reasoning=False,
