@@ -346,8 +346,8 @@ def evaluate_model(config: EvalConfig, *, engine: Any = None) -> dict[str, Any] 
         >>> evaluate_model(EvalConfig(model="Karl28/UniFER-7B", benchmark="ferbench", output_dir="runs/unifer-7b"))
     """
     from unifer.inference import load_engine
-    from unifer.metrics.reports import write_report
     from unifer.metrics.prediction_files import prediction_columns
+    from unifer.metrics.reports import write_report
     from unifer.metrics.scoring import score
     from unifer.sources import check_source
 
