@@ -153,6 +153,11 @@ def test_documented_defaults_are_the_ones_used():
     before, after = right, [not r if i % 7 == 0 else r for i, r in enumerate(right)]
     assert paired_lift(before, after) == paired_lift(before, after, resamples=10_000, seed=0)
     assert compare_paired(before, after) == compare_paired(before, after, resamples=10_000, seed=0)
+    # With seed 23 these items' interval moves with one resample more or less: the default count is checked too.
+    assert paired_lift(before, after, seed=23) == paired_lift(before, after, resamples=10_000, seed=23)
+    assert compare_paired(before, after, seed=23) == compare_paired(before, after, resamples=10_000, seed=23)
+    for resamples in (9_999, 10_001):
+        assert paired_lift(before, after, resamples=resamples, seed=23) != paired_lift(before, after, seed=23)
     # ...and a different number of resamples or seed does change the interval.
     assert accuracy_interval(0.7, 300, resamples=999) != accuracy_interval(0.7, 300)
     assert paired_lift(before, after, seed=1)["ci95"] != paired_lift(before, after)["ci95"]
