@@ -31,10 +31,12 @@ browser:
 	command -v chromium >/dev/null || (command -v apt-get >/dev/null && apt-get update -qq && apt-get install -y -qq chromium) || echo "chromium not installed: the browser test will skip"
 
 # Lint needs only the dev extra (ruff; settings in pyproject.toml): its requirements are read from setup.py and
-# installed on their own, without torch or the package, so a fresh clone lints without the heavy install.
+# installed on their own, without torch or the package, so a fresh clone lints without the heavy install (only the
+# dev entry need be a literal: other extras may share lists).
 DEV_EXTRA := import ast; tree = ast.parse(open('setup.py').read()); \
 	extras = next(n.value for n in ast.walk(tree) if isinstance(n, ast.Assign) and getattr(n.targets[0], 'id', '') == 'EXTRAS'); \
-	print(' '.join(ast.literal_eval(extras)['dev']))
+	dev = next(v for k, v in zip(extras.keys, extras.values) if ast.literal_eval(k) == 'dev'); \
+	print(' '.join(ast.literal_eval(dev)))
 
 $(LINT_STAMP): setup.py | $(PY)
 	$(PY) -m pip install --quiet $$($(PY) -c "$(DEV_EXTRA)")
