@@ -12,8 +12,8 @@ import gradio
 import pytest
 
 from unifer.labels import SUBSET_LABELS
-from unifer.metrics.export import metric_files
 from unifer.metrics import fer_accuracy_path
+from unifer.metrics.export import metric_files
 from unifer.metrics.scoring import score
 
 from .artifacts import canonical, imported_distributions, pip_resolves, requirements, run_without_unifer
