@@ -239,7 +239,7 @@ def test_cli_refuses_a_model_that_cannot_load(tmp_path, capsys):
     from unifer.commands import main
 
     assert main(["space", "--model", str(tmp_path / "nope")]) == 2
-    assert "Could not load the model" in capsys.readouterr().err
+    assert f"no such folder: {tmp_path / 'nope'} (--model)" in capsys.readouterr().err  # before gradio starts
 
 
 def test_cli_serves_on_loopback(tiny_model_path, tmp_path, monkeypatch):
