@@ -68,6 +68,19 @@ class UniFERForConditionalGeneration(Qwen2_5_VLForConditionalGeneration):
         )
 
 
+#: What a UniFER folder's ``auto_map`` names for ``AutoModelForImageTextToText`` (``trust_remote_code=True``).
+REMOTE_MODEL_CLASS = f"modeling_unifer.{UniFERForConditionalGeneration.__name__}"
+
+
+def is_unifer_folder(config) -> bool:
+    """Whether ``config`` (read by ``AutoConfig`` or any config class) is a UniFER folder's: its ``auto_map`` names
+    this file's model class. Such a folder is loaded for training through :class:`UniFERForConditionalGeneration`,
+    so what training saves carries the remote code its ``auto_map`` names (the Qwen2.5-VL class would keep the
+    ``auto_map`` and drop the code)."""
+    auto_map = getattr(config, "auto_map", None) or {}
+    return auto_map.get("AutoModelForImageTextToText") == REMOTE_MODEL_CLASS
+
+
 def _register() -> None:
     AutoConfig.register(UniFERConfig.model_type, UniFERConfig, exist_ok=True)
     AutoModel.register(UniFERConfig, UniFERModel, exist_ok=True)

@@ -118,12 +118,14 @@ def split(splits, name: str, script_args, stage: str):
 
 
 def load_model(model_args, training_args):
-    """The model, through ``AutoModelForImageTextToText`` so Qwen2.5-VL and UniFER checkpoints both load."""
+    """The model, through ``AutoModelForImageTextToText`` so Qwen2.5-VL and other checkpoints load; a UniFER folder
+    (:func:`unifer.modeling_unifer.is_unifer_folder`) through ``UniFERForConditionalGeneration``, so the folders
+    training saves carry the remote code their ``auto_map`` names."""
     from accelerate import PartialState
-    from transformers import AutoModelForImageTextToText
+    from transformers import AutoConfig, AutoModelForImageTextToText
     from trl import get_quantization_config
 
-    from unifer import modeling_unifer  # noqa: F401  (registers the UniFER classes with the Auto classes)
+    from unifer.modeling_unifer import UniFERForConditionalGeneration, is_unifer_folder
 
     check_model_path(model_args.model_name_or_path)
     kwargs = {
@@ -145,7 +147,11 @@ def load_model(model_args, training_args):
         kwargs.setdefault("device_map", None if PartialState().device.type in ("cpu", "mps") else "auto")
     name = model_args.model_name_or_path
     try:
-        return AutoModelForImageTextToText.from_pretrained(name, **kwargs)
+        config = AutoConfig.from_pretrained(
+            name, revision=kwargs["revision"], trust_remote_code=kwargs["trust_remote_code"]
+        )
+        model_class = UniFERForConditionalGeneration if is_unifer_folder(config) else AutoModelForImageTextToText
+        return model_class.from_pretrained(name, **kwargs)
     except OSError as err:
         if Path(name).expanduser().exists():
             raise
