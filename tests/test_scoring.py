@@ -67,12 +67,13 @@ def test_docstring_examples():
     assert result.attempted > 0 and result.failed == 0
 
 
-def test_strict_uar_ignores_absent_classes_but_macro_recall_does_not():
-    # Same items, plus "fear" as a candidate that no item has as gold: its recall (0) enters macro recall only.
+def test_a_candidate_neither_gold_nor_predicted_enters_no_macro_average():
+    # Same items, plus "fear" as a candidate that no item has as gold and none answers: the averages stay over
+    # happiness, sadness and anger, as in test_strict_figures_by_hand.
     r = score(STRICT_RESPONSES, STRICT_GOLD, candidate_labels=[HSA + ["fear"]] * 6, bootstrap=0)
-    assert r["macro_recall"] == pytest.approx(1.5 / 4)
+    assert r["macro_recall"] == 0.5
     assert r["uar"] == 0.5
-    assert r["macro_precision"] == pytest.approx(2.5 / 4)
+    assert r["macro_precision"] == pytest.approx(2.5 / 3)
     assert r["per_class"]["fear"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
 
 

@@ -662,11 +662,8 @@ def _strict_figures(
         "errors": sum(errors),
         "accuracy": float(correct.mean()),
         "accuracy_ci95": _accuracy_ci(correct, bootstrap, seed),
-        "macro_precision": float(precision.mean()),
-        "macro_recall": float(recall.mean()),
-        "macro_f1": float(f1.mean()),
-        # Unweighted average recall over the classes that occur, so absent classes do not drag it to zero.
-        "uar": float(recall[support > 0].mean()),
+        # Unparsed is no class: it lowers its gold class's recall but is not averaged as a class of its own.
+        **macro_averages(golds, y_pred, not_a_class=UNPARSED),
         "unparsed_count": unparsed,
         "unparsed_rate": unparsed / len(golds),
         "well_formed_rate": float(np.mean(formed)),
@@ -676,6 +673,40 @@ def _strict_figures(
         },
         "confusion_matrix": matrix.tolist(),
         "confusion_labels": [*labels, UNPARSED],
+    }
+
+
+def macro_averages(golds: Sequence[str], preds: Sequence[str], *, not_a_class: str | None = None) -> dict[str, float]:
+    """Macro precision, recall and F1, and UAR: the one definition both extraction modes report.
+
+    The macro averages run over the classes that occur, in the gold labels or the predictions (scikit-learn's
+    ``labels=None``, as the official UniFER evaluator calls it), each class weighted alike, ``zero_division=0``.
+    UAR (unweighted average recall) is the mean recall over the classes present in the gold labels. A candidate
+    that is neither gold nor predicted enters neither. So ``macro_recall == uar`` unless a class is predicted that
+    no item has as gold (its recall, 0, enters ``macro_recall`` only).
+
+    Args:
+        golds: gold labels, one per item.
+        preds: predicted labels, one per item.
+        not_a_class: a prediction that is no class (strict mode's unparsed): wrong for its item's gold class,
+            never averaged as a class itself.
+
+    Returns:
+        ``macro_precision``, ``macro_recall``, ``macro_f1`` and ``uar``.
+
+    Example:
+        >>> macro_averages(["fear"], ["fear"])  # one item: one class, recall 1 (not 1/8 over all emotions)
+        {'macro_precision': 1.0, 'macro_recall': 1.0, 'macro_f1': 1.0, 'uar': 1.0}
+    """
+    classes = sorted(set(golds) | {p for p in preds if p != not_a_class})
+    precision, recall, f1, support = precision_recall_fscore_support(
+        golds, preds, labels=classes, average=None, zero_division=0
+    )
+    return {
+        "macro_precision": float(precision.mean()),
+        "macro_recall": float(recall.mean()),
+        "macro_f1": float(f1.mean()),
+        "uar": float(recall[support > 0].mean()),
     }
 
 
@@ -730,10 +761,10 @@ def _paper_figures(
 ) -> dict[str, Any]:
     """The official evaluator's figures for one subset (or the pool), plus uniform aliases and extras."""
     labels = list(candidates)
-    # Called exactly as the official scripts call scikit-learn: the macro average runs over the union of gold
-    # and predicted labels (so "unknown" is a class), the matrix and report over the candidate list.
+    # As the official scripts call scikit-learn: the macro averages run over the union of gold and predicted
+    # labels (so "unknown" is a class), the matrix and report over the candidate list.
     accuracy = accuracy_score(golds, preds)
-    precision, recall, f1, _ = precision_recall_fscore_support(golds, preds, average="macro", zero_division=0)
+    macro = macro_averages(golds, preds)
     matrix = confusion_matrix(golds, preds, labels=labels)
     report = classification_report(golds, preds, labels=labels, zero_division=0, target_names=labels, output_dict=True)
     per_class = [
@@ -754,18 +785,15 @@ def _paper_figures(
         "unknowns": unknowns,
         "valid": len(golds),
         "accuracy": float(accuracy),
-        "precision": float(precision),
-        "recall": float(recall),
-        "f1": float(f1),
+        "precision": macro["macro_precision"],
+        "recall": macro["macro_recall"],
+        "f1": macro["macro_f1"],
         "per_class": per_class,
         "confusion_matrix": matrix.tolist(),
         "confusion_labels": labels,
         # Uniform names shared with strict mode, and extras the official scripts do not compute.
         "n": len(golds),
-        "macro_precision": float(precision),
-        "macro_recall": float(recall),
-        "macro_f1": float(f1),
-        "uar": float(np.mean([c["recall"] for c in per_class if c["support"] > 0])),
+        **macro,
         "accuracy_ci95": _accuracy_ci(correct, bootstrap, seed),
         "unparsed_count": unknowns,
         "unparsed_rate": unknowns / len(golds),
