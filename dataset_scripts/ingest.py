@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import posixpath
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -75,6 +76,13 @@ def read_csv(csv_path: Path) -> list[tuple[str, str]]:
     return [(row[0].strip(), row[1].strip()) for row in rows]
 
 
+def relative_image_path(path: str) -> str:
+    """``path`` (from a class folder scan or a CSV row) as written to ``image_path``: relative to --images-root and
+    normalized, so the written dataset folder does not depend on where the images were (``/happy/./a.png`` ->
+    ``happy/a.png``). A leading ``/`` is read as the root, as ``publish.image_file`` reads it."""
+    return posixpath.normpath(path.lstrip("/"))
+
+
 def resolve_labels(items: Sequence[tuple[str, str]], label_map: dict[str, str]) -> list[tuple[str, str]]:
     """Map every folder/CSV name to a canonical emotion; all unknown names are reported at once."""
 
@@ -101,6 +109,9 @@ def _read_all(images_root: Path, items: Sequence[tuple[str, str]], progress: boo
 
     bad = []
     for path, _ in tqdm(items, desc="ingest: checking images", unit=" images", disable=not progress):
+        if path == ".." or path.startswith("../"):
+            bad.append(f"{path} (outside --images-root)")
+            continue
         try:
             read_image(image_file(images_root, path))
         except BadImage as err:
@@ -129,7 +140,9 @@ def ingest(config: IngestConfig, *, max_shard_bytes: int = MAX_SHARD_BYTES, prog
     if config.csv is not None and not Path(config.csv).is_file():
         raise FileNotFoundError(f"--csv {config.csv} not found.")
     raw = read_csv(Path(config.csv)) if config.csv else scan_folders(images_root)
-    items = resolve_labels(raw, parse_label_map(config.label_map))
+    items = [
+        (relative_image_path(path), label) for path, label in resolve_labels(raw, parse_label_map(config.label_map))
+    ]
     _read_all(images_root, items, progress)
 
     name, benchmark = config.name, config.format == "ferbench"
@@ -146,9 +159,7 @@ def ingest(config: IngestConfig, *, max_shard_bytes: int = MAX_SHARD_BYTES, prog
             yield (
                 0,
                 (
-                    benchmark_example(
-                        f"{name}-{i:05d}", name, image, f"/{path.lstrip('/')}", label, candidates, question
-                    )
+                    benchmark_example(f"{name}-{i:05d}", name, image, path, label, candidates, question)
                     if benchmark
                     else rlvr_example(question, label, image)
                 ),

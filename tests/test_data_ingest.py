@@ -48,7 +48,7 @@ def test_class_folders_become_a_ferbench_format_benchmark(class_folders, tmp_pat
     candidates = ("happiness", "sadness", "anger")  # canonical order, only the emotions present
     assert result["candidates"] == candidates and result["rows"] == {"anger": 1, "happiness": 2, "sadness": 1}
     ds = load(tmp_path / "out", "mine", "test", tmp_path)
-    assert ds["image_path"] == ["/Sad/c.jpg", "/grumpy/d.png", "/happy/a.png", "/happy/b.png"]
+    assert ds["image_path"] == ["Sad/c.jpg", "grumpy/d.png", "happy/a.png", "happy/b.png"]
     assert [ds.features["label"].int2str(v) for v in ds["label"]] == ["sadness", "anger", "happiness", "happiness"]
     assert ds[0]["prompt"] == fer_question(candidates) and ds[0]["candidate_labels"] == list(candidates)
     assert ds[0]["image"].format == "JPEG" and ds[1]["image"].format == "PNG"
@@ -65,6 +65,29 @@ def test_csv_with_a_json_label_map_becomes_rlvr_rows(class_folders, tmp_path):
     assert ds["solution"] == ["happiness", "contempt", "sadness"]
     assert ds[0]["candidate_labels"] == ["happiness", "sadness", "contempt"]
     assert ds[0]["prompt"][0]["content"][1]["text"] == fer_question(["happiness", "sadness", "contempt"])
+
+
+def test_image_paths_are_written_relative_to_the_images_root(class_folders, tmp_path):
+    # CSV rows spelled with a leading "/" and a "./": the rows keep paths relative to --images-root, so the folder
+    # is portable (moved images root: the same rows resolve under the new root).
+    table = tmp_path / "labels.csv"
+    table.write_text("path,label\n/happy/a.png,happy\n./Sad/c.jpg,sad\n")
+    ingest(IngestConfig(class_folders, tmp_path / "out", csv=table, name="mine"))
+    paths = load(tmp_path / "out", "mine", "test", tmp_path)["image_path"]
+    assert paths == ["happy/a.png", "Sad/c.jpg"]
+    moved = class_folders.rename(tmp_path / "moved")
+    for path in paths:
+        assert not path.startswith("/") and (moved / path).resolve().is_relative_to(moved.resolve())
+        assert (moved / path).is_file()
+
+
+def test_a_csv_path_outside_the_images_root_is_refused(class_folders, tmp_path):
+    (tmp_path / "outside.png").write_bytes((class_folders / "happy" / "a.png").read_bytes())
+    table = tmp_path / "labels.csv"
+    table.write_text("happy/a.png,happy\n../outside.png,happy\n")
+    with pytest.raises(FileNotFoundError, match=r"1 of 2 images .*\.\./outside\.png \(outside --images-root\)"):
+        ingest(IngestConfig(class_folders, tmp_path / "out", csv=table))
+    assert not (tmp_path / "out").exists()
 
 
 def test_csv_naming_a_missing_image_fails_before_writing(class_folders, tmp_path):
