@@ -3,6 +3,7 @@ build on, so that neither stage depends on the other.
 
 * :func:`freeze_vision_tower` (``freeze_vision_tower: true`` in either recipe);
 * :class:`CheckpointWeightsMixin`: resuming with the checkpoint's weights;
+* :class:`UntruncatedTokenizerSaveMixin`: saved folders without the trainer's last truncation and padding;
 * :func:`with_prepared_images`: faces prepared as everywhere else in UniFER (:func:`unifer.images.prepare_image`);
 * :func:`with_system_turn` / :func:`with_system_prompt`: the recipes' ``system_prompt``;
 * :data:`DATA_SHAPES`, :data:`STAGE_SHAPES`, :func:`data_shape`, :func:`column_names`: which kind of rows a dataset
@@ -61,6 +62,23 @@ class CheckpointWeightsMixin:
         unwrapped = self.accelerator.unwrap_model(model)
         saved = type(unwrapped).from_pretrained(folder, dtype=unwrapped.dtype, device_map=None)
         unwrapped.load_state_dict(saved.state_dict(), strict=True)
+
+
+class UntruncatedTokenizerSaveMixin:
+    """Saves the tokenizer without the truncation and padding its last call set. A fast tokenizer keeps both in its
+    backend (SFT's ``max_length`` among them), ``save_pretrained`` writes them into ``tokenizer.json``, and whoever
+    loads the folder gets them back as defaults (``max_length``): every padded processor call then warns
+    "`max_length` is ignored when `padding`=`True`", and the next stage's ``tokenizer_config.json`` holds
+    ``max_length``. Both are per-call settings of the trainer, not part of the model; the next call sets them
+    again."""
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        tokenizer = getattr(self.processing_class, "tokenizer", self.processing_class)
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        if backend is not None:
+            backend.no_truncation()
+            backend.no_padding()
+        super().save_model(output_dir, _internal_call)
 
 
 def with_prepared_images(example: dict[str, Any], size: int | None) -> dict[str, Any]:

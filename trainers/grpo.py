@@ -28,6 +28,7 @@ from trl import GRPOTrainer
 
 from unifer.trainers.common import (
     CheckpointWeightsMixin,
+    UntruncatedTokenizerSaveMixin,
     as_rlvr_dataset,
     freeze_vision_tower,
     with_prepared_images,
@@ -55,7 +56,7 @@ def with_prepared_faces(
     return dataset.with_transform(partial(prepared_faces_batch, size=size))
 
 
-class UniFERGRPOTrainer(CheckpointWeightsMixin, GRPOTrainer):
+class UniFERGRPOTrainer(CheckpointWeightsMixin, UntruncatedTokenizerSaveMixin, GRPOTrainer):
     """[`~trl.GRPOTrainer`] for UniFER's RLVR stage; see the module docstring for what it adds."""
 
     _tag_names = ["trl", "grpo", "unifer"]

@@ -33,6 +33,7 @@ from trl import SFTTrainer
 
 from unifer.trainers.common import (
     CheckpointWeightsMixin,
+    UntruncatedTokenizerSaveMixin,
     as_cot_dataset,
     freeze_vision_tower,
     with_prepared_images,
@@ -87,7 +88,7 @@ class FERCollator:
         return batch
 
 
-class UniFERSFTTrainer(CheckpointWeightsMixin, SFTTrainer):
+class UniFERSFTTrainer(CheckpointWeightsMixin, UntruncatedTokenizerSaveMixin, SFTTrainer):
     """[`~trl.SFTTrainer`] for UniFER's CoT cold start; see the module docstring for what it adds."""
 
     _tag_names = ["trl", "sft", "unifer"]
