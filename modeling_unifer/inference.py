@@ -13,10 +13,12 @@ remote code can only import sibling files relatively: hence one flat module with
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import time
 from collections.abc import Generator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from threading import Thread
 from typing import Any, Protocol
@@ -268,6 +270,23 @@ def resolve_dtype(dtype: str | None = "auto") -> str:
     return "bfloat16" if torch.cuda.is_available() else "float32"
 
 
+@contextmanager
+def weight_loading_bars_off() -> Iterator[None]:
+    """transformers' own progress bars (its "Loading weights" at every load) off inside the block, unless unifer logs
+    debugging detail (``-v``). Scoped through transformers' public tqdm hook, so the Hub's download bars, progress
+    of long work, stay."""
+    from transformers.utils.logging import set_tqdm_hook
+
+    if logging.getLogger(__name__).isEnabledFor(logging.DEBUG):
+        yield
+        return
+    previous = set_tqdm_hook(lambda factory, args, kwargs: factory(*args, **{**kwargs, "disable": True}))
+    try:
+        yield
+    finally:
+        set_tqdm_hook(previous)
+
+
 class TransformersEngine:
     """Batched generation with transformers: left padding, batches of similar prompt length, greedy by default.
 
@@ -297,13 +316,14 @@ class TransformersEngine:
         if loads:
             cuda = torch.cuda.is_available()
             dtype = getattr(torch, resolve_dtype(dtype)) if dtype is None or isinstance(dtype, str) else dtype
-            model = AutoModelForImageTextToText.from_pretrained(
-                model,
-                dtype=dtype,
-                device_map=device_map or ("auto" if cuda else None),
-                attn_implementation=attn_implementation,
-                trust_remote_code=trust_remote_code,
-            )
+            with weight_loading_bars_off():
+                model = AutoModelForImageTextToText.from_pretrained(
+                    model,
+                    dtype=dtype,
+                    device_map=device_map or ("auto" if cuda else None),
+                    attn_implementation=attn_implementation,
+                    trust_remote_code=trust_remote_code,
+                )
         self.model = model.eval()
         if num_threads is not None or (loads and self.model.device.type == "cpu"):
             set_cpu_threads(num_threads)

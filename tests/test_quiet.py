@@ -57,3 +57,21 @@ def test_trained_folders_keep_no_truncation_length_and_predict_without_a_max_len
     assert prediction.raw_text is not None
     messages = [str(warning.message) for warning in caught]
     assert not [message for message in messages if "max_length" in message], messages
+
+
+def synfer_benchmark(folder):
+    from unifer.data.synfer_dataset import build_synfer
+
+    build_synfer(folder, n_per_class=1, test_per_class=1, size=32, emotions=["happiness", "sadness"], num_proc=1)
+    return folder
+
+
+@pytest.mark.slow
+def test_eval_loads_the_model_without_a_progress_bar_unless_verbose(tiny_model_path, tmp_path, capsys):
+    benchmark = synfer_benchmark(tmp_path / "bench")
+    run = ["--model", str(tiny_model_path), "--benchmark", str(benchmark), "--max-new-tokens", "2", "--limit", "1"]
+    capsys.readouterr()
+    assert cli(["eval", *run, "--bootstrap", "0", "--output_dir", str(tmp_path / "quiet")]) == 0
+    assert "Loading weights" not in capsys.readouterr().err
+    assert cli(["-v", "eval", *run, "--bootstrap", "0", "--output_dir", str(tmp_path / "verbose")]) == 0
+    assert "Loading weights" in capsys.readouterr().err  # -v keeps them
