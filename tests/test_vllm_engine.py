@@ -1,7 +1,7 @@
 """The vLLM engine where a CPU cannot show it: several GPUs (tensor parallel) and several processes (data parallel,
 one engine per rank on its own GPUs). A fake ``vllm`` module stands in for vLLM there and records what reaches
 ``vllm.LLM``. Everything a CPU can show (generation, candidate probabilities, chunks, resume, the engine's defaults as
-vLLM resolves them) runs against real vLLM in tests/vllm (`make test-vllm`)."""
+vLLM resolves them) runs against real vLLM in tests/vllm_tier (`make test-vllm`)."""
 
 import importlib.machinery
 import os

@@ -4,7 +4,7 @@
 the main venv's) and runs this folder there. In any other environment every test here skips, saying so.
 docs/testing.md ("vLLM tier") says why each setting below exists.
 
-Fixtures for the whole tier (tests/vllm/test_vllm_serve.py uses them too):
+Fixtures for the whole tier (tests/vllm_tier/test_vllm_serve.py uses them too):
   ``vllm_model_path``: the tiny model with head size 32 (vLLM's CPU attention has no kernel for the default 16);
   ``vllm_engine``: one started ``VLLMEngine`` on it (greedy, float32, eager), shared by the session.
 """
@@ -29,7 +29,7 @@ VLLM_HEAD_DIM = 32
 if VLLM_INSTALLED:
     # Only in the tier's venv, so the main suite's processes are untouched. vLLM's engine and workers are child
     # processes, so each setting is an environment variable they inherit:
-    # - the shim (tests/vllm/shim/sitecustomize.py) lets torchvision import beside a CPU torch;
+    # - the shim (tests/vllm_tier/shim/sitecustomize.py) lets torchvision import beside a CPU torch;
     # - 1 GiB of KV cache (vLLM's CPU setting; the tiny model needs kilobytes): the machine's RAM is shared;
     # - vLLM's processes talk over loopback only.
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SHIM), os.environ.get("PYTHONPATH")]))
