@@ -153,13 +153,16 @@ def pretrain_vision(model: Path, data: Path, out: Path, plan: Plan, seed: int) -
     """Stage 0 from its recipe: the tower alone, max-pooled linear classifier on the train split's labels; returns
     the saved model and the classifier's held-out accuracy."""
     from datasets import load_dataset
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoProcessor
     from trl import TrlParser
 
+    from unifer.modeling_unifer import UniFERForConditionalGeneration
     from unifer.trainers.configs import VisionPretrainingConfig
     from unifer.trainers.vision_pretraining import pretrain_vision_tower, probe_accuracy
 
-    network, processor = AutoModelForImageTextToText.from_pretrained(model), AutoProcessor.from_pretrained(model)
+    # The UniFER class (not the Auto class's plain Qwen2.5-VL) so the saved folder carries the code its auto_map names.
+    network = UniFERForConditionalGeneration.from_pretrained(model)
+    processor = AutoProcessor.from_pretrained(model)
     test = load_dataset(str(data), "benchmark", split="test")
     # The benchmark's ClassLabel fixes the label order (canonical, not necessarily plan.emotions' order).
     index = {emotion: i for i, emotion in enumerate(test.features["label"].names)}
