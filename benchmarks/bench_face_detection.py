@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from unifer.video import box_iou
+
 Box = tuple[float, float, float, float]
 IOU_MATCH = 0.3
 SCENE_SIZE = (960, 720)
@@ -118,7 +120,7 @@ def compose_scene(background: Image.Image, sources, rng: random.Random, count: i
         x = rng.randrange(0, SCENE_SIZE[0] - turned.width)
         y = rng.randrange(0, SCENE_SIZE[1] - turned.height)
         footprint = (x, y, x + turned.width, y + turned.height)
-        if any(iou(footprint, other) > 0 for other in taken):
+        if any(box_iou(footprint, other) > 0 for other in taken):
             continue
         taken.append(footprint)
         scene.paste(turned, (x, y), turned)
@@ -146,18 +148,11 @@ def samples(num_scenes: int, seed: int) -> list[Sample]:
     return result
 
 
-def iou(a: Box, b: Box) -> float:
-    width = min(a[2], b[2]) - max(a[0], b[0])
-    height = min(a[3], b[3]) - max(a[1], b[1])
-    if width <= 0 or height <= 0:
-        return 0.0
-    inter = width * height
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-
-
 def score(expected: list[Box], detected: list[Box]) -> tuple[int, int, int]:
     """(found, missed, false): each detection matches at most one expected box, best overlap first."""
-    pairs = sorted(((iou(e, d), i, j) for i, e in enumerate(expected) for j, d in enumerate(detected)), reverse=True)
+    pairs = sorted(
+        ((box_iou(e, d), i, j) for i, e in enumerate(expected) for j, d in enumerate(detected)), reverse=True
+    )
     used_e, used_d = set(), set()
     for overlap, i, j in pairs:
         if overlap >= IOU_MATCH and i not in used_e and j not in used_d:

@@ -125,7 +125,8 @@ def sample_frames(
 # ------------------------------------------------------------------------------------------------ tracking
 
 
-def _iou(a: Sequence[float], b: Sequence[float]) -> float:
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two [x0, y0, x1, y1] boxes (0 where they do not overlap)."""
     width = min(a[2], b[2]) - max(a[0], b[0])
     height = min(a[3], b[3]) - max(a[1], b[1])
     if width <= 0 or height <= 0:
@@ -152,7 +153,7 @@ class FaceTracker:
         self._frame += 1
         live = {face: box for face, (box, seen) in self._tracks.items() if self._frame - seen <= self.patience}
         pairs = sorted(
-            ((_iou(box, old), i, face) for i, box in enumerate(boxes) for face, old in live.items()), reverse=True
+            ((box_iou(box, old), i, face) for i, box in enumerate(boxes) for face, old in live.items()), reverse=True
         )
         numbers: list[int | None] = [None] * len(boxes)
         taken = set()
