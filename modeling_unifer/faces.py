@@ -79,18 +79,7 @@ def load_photo(source: Any, *, name: str | None = None) -> Image.Image:
             f"{name}: an animated image ({frames} frames); give a still photo, or convert it to a video file "
             "(videos are read frame by frame)."
         )
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        image = _to_8_bit(image)
     return to_rgb(image)
-
-
-def _to_8_bit(image: Image.Image) -> Image.Image:
-    # PIL's convert("RGB") clips 16-bit values at 255, turning a 16-bit photo white; scale the range instead.
-    from PIL import ImageOps
-
-    upright = ImageOps.exif_transpose(image)
-    pixels = np.asarray(upright, dtype=np.float64)
-    return Image.fromarray(np.clip(pixels / 257.0, 0, 255).astype(np.uint8))
 
 
 # ------------------------------------------------------------------------------------------------ detection

@@ -68,11 +68,21 @@ def _open(source: Any) -> Image.Image:
     raise ImageInputError(f"unsupported image type {type(source).__name__}")
 
 
+#: PIL's 16-bit and 32-bit integer grayscale modes (16-bit PNGs open as one of them).
+WIDE_GRAY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
 def to_rgb(image: Image.Image) -> Image.Image:
-    """RGB with alpha composited on white (a transparent background must not turn black)."""
+    """RGB the right way up (EXIF orientation applied), alpha composited on white (a transparent background must
+    not turn black), 16-bit grayscale scaled to 8 bits (PIL's ``convert`` clips it at 255: a white face)."""
     image = ImageOps.exif_transpose(image)
     if image.mode == "RGB":
         return image
+    if image.mode in WIDE_GRAY_MODES:
+        import numpy as np
+
+        pixels = np.asarray(image, dtype=np.float64) / 257.0
+        return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).convert("RGB")
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         canvas = Image.new("RGB", rgba.size, (255, 255, 255))

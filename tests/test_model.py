@@ -282,3 +282,18 @@ def test_engine_pads_left_without_changing_a_shared_processor(tiny_model_path):
     alone = [engine.generate(make_requests([face], RAF), max_new_tokens=4)[0] for face in faces]
     assert [g.text for g in together] == [g.text for g in alone]  # left padding: batching changes nothing
     assert processor.tokenizer.padding_side == side  # a trainer sharing the processor keeps its setting
+
+
+def test_a_16_bit_face_keeps_its_levels_through_prepare_image(tmp_path):
+    from unifer.images import prepare_image
+
+    # A 16-bit grayscale ramp as a PNG: 0 … 65535 across; 8-bit levels are the 16-bit ones / 257 (65535 / 255).
+    ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (64, 1))
+    path = tmp_path / "ramp16.png"
+    Image.fromarray(ramp).save(path)
+    assert Image.open(path).mode.startswith("I")
+    pixels = np.asarray(prepare_image(path, size=None))
+    assert pixels.shape == (64, 64, 3)
+    expected = (ramp[0] / 257.0).astype(np.uint8)
+    assert np.abs(pixels[0, :, 0].astype(int) - expected.astype(int)).max() <= 1  # not clipped to 255 (white)
+    assert pixels[0, 0, 0] == 0 and pixels[0, -1, 0] == 255
