@@ -269,20 +269,7 @@ def build_card(
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise missing_source_error(str(model_dir), "--model", "the model folder the card is written for")
-    run = None
-    if isinstance(metrics, (str, Path)):
-        metrics_path = Path(metrics)
-        metrics, run = read_run(metrics_path)
-        if run is not None:
-            check_same_model(model_dir, run, metrics_path)
-    source = benchmark or (run or {}).get("benchmark")
-    facts = None
-    if metrics and source:
-        facts = dataset_facts(source, hub_id=benchmark_id, config=(run or {}).get("benchmark_config"))
-    elif metrics:
-        logger.warning("No run.json beside metrics.json and no benchmark given: the card cannot name the benchmark.")
-    if for_hub and facts is not None and facts.hub_id is None:
-        logger.warning("The benchmark %s is not known to be on the Hub: pass --benchmark-id to name it.", source)
+    metrics, facts = _results_and_benchmark(model_dir, metrics, benchmark, benchmark_id, for_hub)
     train = [dataset_facts(d) for d in train_datasets]
     base_model = base_model or _existing_base_model(model_dir)
     name = model_name or model_dir.name
@@ -320,6 +307,32 @@ Qwen2.5-VL or UniFER checkpoint:
 {usage_snippet(name if _HUB_ID.fullmatch(name) else str(model_dir))}
 """
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
+
+
+def _results_and_benchmark(
+    model_dir: Path,
+    metrics: dict[str, Any] | str | Path | None,
+    benchmark: str | None,
+    benchmark_id: str | None,
+    for_hub: bool,
+) -> tuple[dict[str, Any] | None, Any]:
+    """The metrics (read from ``metrics.json``, refused when its ``run.json`` names another model) and the facts
+    about the benchmark they were measured on (None where no benchmark is known)."""
+    run = None
+    if isinstance(metrics, (str, Path)):
+        metrics_path = Path(metrics)
+        metrics, run = read_run(metrics_path)
+        if run is not None:
+            check_same_model(model_dir, run, metrics_path)
+    source = benchmark or (run or {}).get("benchmark")
+    facts = None
+    if metrics and source:
+        facts = dataset_facts(source, hub_id=benchmark_id, config=(run or {}).get("benchmark_config"))
+    elif metrics:
+        logger.warning("No run.json beside metrics.json and no benchmark given: the card cannot name the benchmark.")
+    if for_hub and facts is not None and facts.hub_id is None:
+        logger.warning("The benchmark %s is not known to be on the Hub: pass --benchmark-id to name it.", source)
+    return metrics, facts
 
 
 def save_card(card, path: str | Path, *, overwrite: bool = False) -> Path:
