@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -336,42 +336,7 @@ def build_demo(
         )
         gr.Markdown(notice, elem_classes="notice")
         with gr.Tab("Classify"):
-            with gr.Row(equal_height=False):
-                with gr.Column(scale=1):
-                    image = gr.Image(
-                        sources=["upload", "webcam", "clipboard"],
-                        type="filepath",
-                        image_mode=None,
-                        label="Face",
-                        height=300,
-                    )
-                    preset, custom = _labels_inputs(own)
-                    button = gr.Button("Classify expression", variant="primary")
-                    gr.Examples(
-                        [[str(path)] for path in examples],
-                        [image],
-                        cache_examples=False,
-                        label="Synthetic example faces (SynFER cartoons, not real people)",
-                    )
-                with gr.Column(scale=1):
-                    reasoning = gr.Textbox(label="Reasoning (streamed)", lines=10, max_lines=20, autoscroll=True)
-                    with gr.Row():
-                        answer = gr.Textbox(label="Answer (strict parse)")
-                        formed = gr.Textbox(label="Well-formed response?")
-                    probabilities = gr.Label(
-                        label="Probability of each candidate as the answer after this reasoning",
-                        num_top_classes=len(CANONICAL_EMOTIONS),
-                        show_heading=False,
-                    )
-            # preprocess=False: the image payload reaches face_image untouched (see there).
-            button.click(
-                classify,
-                [image, preset, custom],
-                [reasoning, answer, probabilities, formed],
-                api_name="classify",
-                preprocess=False,
-                concurrency_id=MODEL_QUEUE,
-            )
+            _classify_tab(classify, own, examples)
         faces = FacesTabs(engine, own, max_new_tokens)
         with gr.Tab("Photo"):
             faces.photo_tab("photo", ["upload", "clipboard"], "Photo with one or more faces")
@@ -380,22 +345,67 @@ def build_demo(
         with gr.Tab("Video"):
             faces.video_tab()
         with gr.Tab("Leaderboard"):
-            gr.Markdown(
-                "FERBench accuracy. Rows marked *as reported by the paper* are the published headline "
-                "figures; the others are `unifer eval` runs found by this Space."
-            )
-            rows, note = leaderboard(results_dir)
-            table = gr.Dataframe(rows, headers=LEADERBOARD_HEADERS, interactive=False, wrap=True)
-            note_md = gr.Markdown(note)
-            reload = gr.Button("Reload results")
-            reload.click(
-                lambda: leaderboard(results_dir),
-                None,
-                [table, note_md],
-                api_name="leaderboard",
-                concurrency_limit=None,
-            )
+            _leaderboard_tab(results_dir)
     return demo
+
+
+def _classify_tab(classify, own: Sequence[str] | None, examples: Sequence[Path]) -> None:
+    """One face in, the reasoning streamed, the answer and each candidate's probability (``classify``'s outputs)."""
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1):
+            image = gr.Image(
+                sources=["upload", "webcam", "clipboard"],
+                type="filepath",
+                image_mode=None,
+                label="Face",
+                height=300,
+            )
+            preset, custom = _labels_inputs(own)
+            button = gr.Button("Classify expression", variant="primary")
+            gr.Examples(
+                [[str(path)] for path in examples],
+                [image],
+                cache_examples=False,
+                label="Synthetic example faces (SynFER cartoons, not real people)",
+            )
+        with gr.Column(scale=1):
+            reasoning = gr.Textbox(label="Reasoning (streamed)", lines=10, max_lines=20, autoscroll=True)
+            with gr.Row():
+                answer = gr.Textbox(label="Answer (strict parse)")
+                formed = gr.Textbox(label="Well-formed response?")
+            probabilities = gr.Label(
+                label="Probability of each candidate as the answer after this reasoning",
+                num_top_classes=len(CANONICAL_EMOTIONS),
+                show_heading=False,
+            )
+    # preprocess=False: the image payload reaches face_image untouched (see there).
+    button.click(
+        classify,
+        [image, preset, custom],
+        [reasoning, answer, probabilities, formed],
+        api_name="classify",
+        preprocess=False,
+        concurrency_id=MODEL_QUEUE,
+    )
+
+
+def _leaderboard_tab(results_dir: str | Path) -> None:
+    """The paper's headline figures and the ``unifer eval`` runs found in ``results_dir``, reloadable."""
+    gr.Markdown(
+        "FERBench accuracy. Rows marked *as reported by the paper* are the published headline "
+        "figures; the others are `unifer eval` runs found by this Space."
+    )
+    rows, note = leaderboard(results_dir)
+    table = gr.Dataframe(rows, headers=LEADERBOARD_HEADERS, interactive=False, wrap=True)
+    note_md = gr.Markdown(note)
+    reload = gr.Button("Reload results")
+    reload.click(
+        lambda: leaderboard(results_dir),
+        None,
+        [table, note_md],
+        api_name="leaderboard",
+        concurrency_limit=None,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- faces
